@@ -1,0 +1,56 @@
+"""Pick a model by id: ``scripted:<transcript>``, ``anthropic:<model>``, ``openai:<model>``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from activities.models.base import Model, ModelError
+from activities.models.scripted import ScriptedModel, resolve_transcript
+
+__all__ = ["resolve_model", "validate_model_id", "MODEL_WRAPPERS"]
+
+#: Functions applied to every resolved model, in order. Tests use this to inject
+#: faults or count calls; production code leaves it empty.
+MODEL_WRAPPERS: list[Callable[[Model], Model]] = []
+
+_PROVIDERS = ("scripted", "anthropic", "openai")
+
+
+def _split(model_id: str) -> tuple[str, str]:
+    provider, sep, name = model_id.partition(":")
+    if not sep or not name.strip() or provider not in _PROVIDERS:
+        raise ValueError(
+            f"unknown model id {model_id!r}; use scripted:<transcript.yaml>, "
+            "anthropic:<model> (e.g. anthropic:claude-sonnet-4-6) or openai:<model> "
+            "(e.g. openai:gpt-5; OPENAI_BASE_URL selects an OpenAI-compatible server)"
+        )
+    return provider, name.strip()
+
+
+def validate_model_id(model_id: str) -> None:
+    """Raise ``ValueError`` for a model id that cannot be resolved (no network, no keys)."""
+    provider, name = _split(model_id)
+    if provider == "scripted":
+        try:
+            resolve_transcript(name)
+        except ModelError as err:
+            raise ValueError(str(err)) from err
+
+
+def resolve_model(model_id: str) -> Model:
+    """Build the model for ``model_id`` (inside an activity: keys come from the env)."""
+    provider, name = _split(model_id)
+    model: Model
+    if provider == "scripted":
+        model = ScriptedModel(name)
+    elif provider == "anthropic":
+        from activities.models.anthropic_provider import AnthropicModel
+
+        model = AnthropicModel(name)
+    else:
+        from activities.models.openai_provider import OpenAIModel
+
+        model = OpenAIModel(name)
+    for wrap in MODEL_WRAPPERS:
+        model = wrap(model)
+    return model

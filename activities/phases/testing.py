@@ -1,0 +1,117 @@
+"""Phase 6: run the generated project's tests in the sandbox.
+
+No model here. The full (truncated) output is committed as
+``<feature dir>/test-results.md`` so the fix step and people can read it;
+only counts and a short tail go into history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from typing import TYPE_CHECKING
+
+from temporalio import activity
+
+from activities.phases._common import commit_phase, open_workspace
+from activities.workspace import Workspace
+from workflows.types import PhaseInput, PhaseOutcome, TestReport
+
+if TYPE_CHECKING:
+    from activities.sandbox import SandboxLimits
+
+__all__ = ["run_phase_test", "run_project_tests", "parse_pytest_summary"]
+
+_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
+TAIL_CHARS = 1500
+
+
+def parse_pytest_summary(output: str) -> dict[str, int]:
+    """Counts from pytest's closing line (``3 failed, 12 passed in 0.4s``)."""
+    counts = {"passed": 0, "failed": 0, "errors": 0}
+    for line in reversed(output.strip().splitlines()[-15:]):
+        found = _COUNT.findall(line)
+        if found and (" in " in line or line.startswith("=")):
+            for number, word in found:
+                key = "errors" if word.startswith("error") else word
+                if key in counts:
+                    counts[key] = int(number)
+            break
+    return counts
+
+
+@contextlib.asynccontextmanager
+async def _heartbeat(label: str, every: float = 5.0):  # type: ignore[no-untyped-def]
+    """Heartbeat while a bounded subprocess runs (the sandbox enforces its own timeout)."""
+
+    async def beat() -> None:
+        while True:
+            if activity.in_activity():
+                activity.heartbeat(label)
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def run_project_tests(
+    ws: Workspace, selection: list[str], *, limits: SandboxLimits | None = None
+) -> tuple[TestReport, str]:
+    """Install the project's declared deps (cached) and run pytest; return report and output."""
+    from activities.sandbox import ensure_project_env, run_sandboxed
+
+    async with _heartbeat("tests"):
+        env = await ensure_project_env(ws.root)
+        if not env.ok:
+            output = f"Installing the project's dependencies failed:\n{env.log}"
+            return TestReport(exit_code=1, errors=1, tail=output[-TAIL_CHARS:]), output
+        result = await run_sandboxed(
+            [str(env.python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection],
+            workspace=ws.root,
+            limits=limits,
+        )
+    counts = parse_pytest_summary(result.output)
+    output = result.output
+    if result.timed_out:
+        output += "\n\n(the test run was stopped by the sandbox's wall-clock timeout)"
+    for warning in result.warnings:
+        output += f"\n(sandbox warning: {warning})"
+    report = TestReport(
+        passed=counts["passed"],
+        failed=counts["failed"],
+        errors=counts["errors"],
+        exit_code=result.exit_code,
+        timed_out=result.timed_out,
+        duration_s=round(result.duration_s, 3),
+        tail=output[-TAIL_CHARS:],
+    )
+    return report, output
+
+
+def results_markdown(report: TestReport, output: str) -> str:
+    verdict = "PASS" if report.ok else "FAIL"
+    return (
+        f"# Test results: {verdict}\n\n"
+        f"- passed: {report.passed}\n- failed: {report.failed}\n- errors: {report.errors}\n"
+        f"- exit code: {report.exit_code}{' (timed out)' if report.timed_out else ''}\n"
+        f"- duration: {report.duration_s:.2f}s\n\n## Output\n\n```text\n{output.strip()}\n```\n"
+    )
+
+
+@activity.defn
+async def run_phase_test(inp: PhaseInput) -> PhaseOutcome:
+    ws = await open_workspace(inp)
+    report, output = await run_project_tests(ws, [])
+    path = f"{inp.workspace.feature_dir}/test-results.md"
+    ws.write(path, results_markdown(report, output))
+    report.output_path = path
+    summary = f"{report.passed} passed, {report.failed} failed, {report.errors} errors"
+    return await commit_phase(
+        ws, inp, f"test: {summary}", artifacts=[path], summary=summary, test_report=report
+    )

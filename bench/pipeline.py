@@ -1,0 +1,140 @@
+"""Measure the demo feature: workflow history size (normal and 10x code) and wall time split.
+
+    python bench/pipeline.py [--scale 10]
+
+Runs the whole pipeline on an embedded dev server with the scripted model
+(a hand-written transcript standing in for a model), twice: once as bundled
+and once with every generated source file made ``--scale`` times larger
+(each file gets a padding block of comment lines appended). Prints the
+history size in bytes (``fetch_history().to_json()``, the same JSON as
+``temporal workflow show --output json``), the largest event types, and the
+wall time split into model time, test time and orchestration overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from runtime import start_dev_server  # noqa: E402
+from tests.test_end_to_end import FEATURE, answer_recommended  # noqa: E402
+from worker import build_worker  # noqa: E402
+from workflows.backend_feature import BackendFeatureWorkflow  # noqa: E402
+from workflows.types import DEFAULT_MODEL, FeatureRequest  # noqa: E402
+
+CODE_SUFFIXES = (".py", ".toml", ".txt")
+
+
+def scaled_transcript(scale: int, out: Path) -> Path:
+    """A copy of the bundled transcript whose generated code files are ``scale`` times larger."""
+    src = Path(__file__).resolve().parents[1] / DEFAULT_MODEL.split(":", 1)[1]
+    data = yaml.safe_load(src.read_text())
+    for key, turns in data["calls"].items():
+        if not key.startswith("implement/"):
+            continue
+        for turn in turns:
+            for call in turn.get("tool_calls") or []:
+                args = call.get("arguments") or {}
+                if call["name"] == "create_file" and args.get("path", "").endswith(CODE_SUFFIXES):
+                    content = args["content"]
+                    pad_line = "# " + "padding to scale the generated code " * 2 + "\n"
+                    lines_needed = (len(content) * (scale - 1)) // len(pad_line) + 1
+                    args["content"] = (
+                        content
+                        + ("\n" if not content.endswith("\n") else "")
+                        + pad_line * lines_needed
+                    )
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return out
+
+
+async def run_once(env, model: str, repo: Path) -> dict:  # type: ignore[no-untyped-def]
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    async with build_worker(env.client, task_queue=queue):
+        handle = await env.client.start_workflow(
+            BackendFeatureWorkflow.run,
+            FeatureRequest(feature=FEATURE, repo_path=str(repo), model=model),
+            id=f"bench-{uuid.uuid4().hex[:8]}",
+            task_queue=queue,
+        )
+        answered: list[str] = []
+        for _ in range(6000):  # bounded: at most ~10 minutes
+            await answer_recommended(handle, answered)
+            desc = await handle.describe()
+            if desc.status is not None and desc.status.name != "RUNNING":
+                break
+            await asyncio.sleep(0.1)
+        result = await handle.result()
+    wall = time.monotonic() - started
+    history = await handle.fetch_history()
+    raw = history.to_json()
+    desc = await handle.describe()
+    server_bytes = desc.raw_description.workflow_execution_info.history_size_bytes
+    sizes: Counter[str] = Counter()
+    test_seconds = 0.0
+    scheduled: dict[int, tuple[str, float]] = {}
+    for event in history.to_json_dict()["events"]:
+        sizes[event["eventType"].removeprefix("EVENT_TYPE_")] += len(json.dumps(event))
+    for event in history.events:
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            scheduled[event.event_id] = (name, event.event_time.ToDatetime().timestamp())
+        if event.HasField("activity_task_completed_event_attributes"):
+            name, at = scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
+            if name == "run_phase_test":
+                test_seconds += event.event_time.ToDatetime().timestamp() - at
+    code_bytes = sum(
+        p.stat().st_size
+        for p in repo.rglob("*")
+        if p.is_file() and ".git" not in p.parts and p.suffix in CODE_SUFFIXES
+    )
+    return {
+        "state": result.state,
+        "history_bytes": server_bytes,
+        "history_json_bytes": len(raw.encode()),
+        "events": len(history.events),
+        "top_events": sizes.most_common(4),
+        "generated_code_bytes": code_bytes,
+        "wall_s": round(wall, 2),
+        "model_s": round(result.usage.model_seconds, 3),
+        "test_s": round(test_seconds, 2),
+        "overhead_s": round(wall - test_seconds - result.usage.model_seconds, 2),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scale", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        env = await start_dev_server(data_dir=root / "data", port=None, ui=False)
+        try:
+            normal = await run_once(env, DEFAULT_MODEL, root / "normal")
+            scaled_file = scaled_transcript(args.scale, root / "scaled.yaml")
+            scaled = await run_once(env, f"scripted:{scaled_file}", root / "scaled")
+        finally:
+            await env.shutdown()
+    for name, row in (("bundled", normal), (f"code x{args.scale}", scaled)):
+        print(f"{name:>10}: " + json.dumps(row))
+    growth = scaled["history_bytes"] - normal["history_bytes"]
+    print(
+        f"history: {normal['history_bytes']} B -> {scaled['history_bytes']} B ({growth:+d} B) while "
+        f"generated code grew {normal['generated_code_bytes']} B -> {scaled['generated_code_bytes']} B"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

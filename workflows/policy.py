@@ -1,0 +1,66 @@
+"""Timeouts, retry policies and loop bounds: pure data, read by the workflow."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+__all__ = [
+    "PHASE_RETRY",
+    "WORKSPACE_RETRY",
+    "PHASE_START_TO_CLOSE",
+    "PHASE_HEARTBEAT",
+    "WORKSPACE_TIMEOUT",
+    "MAX_CLARIFICATION_ROUNDS",
+    "MAX_ESCALATIONS_PER_TASK",
+    "MAX_ANALYZE_FIX_ROUNDS",
+    "NON_RETRYABLE_ERRORS",
+]
+
+#: Errors that a retry cannot cure: bad configuration, a broken script, a limit hit.
+NON_RETRYABLE_ERRORS = [
+    "ModelConfigError",
+    "ModelScriptError",
+    "ModelAuthError",
+    "ModelNotFound",
+    "ModelBadRequest",
+    "WorkspaceError",
+    "BadInput",
+    "AgentTurnLimit",
+    "AgentTokenLimit",
+]
+
+#: A phase is retried from its base commit; recorded model calls are replayed.
+PHASE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=4,
+    non_retryable_error_types=NON_RETRYABLE_ERRORS,
+)
+WORKSPACE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=NON_RETRYABLE_ERRORS,
+)
+
+PHASE_START_TO_CLOSE: dict[str, timedelta] = {
+    "constitution": timedelta(minutes=15),
+    "specify": timedelta(minutes=20),
+    "plan": timedelta(minutes=30),
+    "tasks": timedelta(minutes=20),
+    "implement": timedelta(minutes=45),  # per task
+    "test": timedelta(minutes=20),
+    "fix": timedelta(minutes=45),
+    "analyze": timedelta(minutes=20),
+    "deliver": timedelta(minutes=5),
+}
+#: Phases heartbeat every agent turn and while tests run; a silent phase is stuck.
+PHASE_HEARTBEAT = timedelta(minutes=3)
+WORKSPACE_TIMEOUT = timedelta(minutes=2)
+
+MAX_CLARIFICATION_ROUNDS = 3
+MAX_ESCALATIONS_PER_TASK = 3
+MAX_ANALYZE_FIX_ROUNDS = 1

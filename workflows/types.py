@@ -1,0 +1,369 @@
+"""Every pydantic model that crosses a Temporal boundary, plus shared constants.
+
+This module is a leaf: it imports nothing from ``activities`` so that the
+workflow sandbox can load it freely. Payloads here carry references (paths,
+commit SHAs, ids) and short summaries, never generated content.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from temporalio.common import SearchAttributeKey
+
+__all__ = [
+    "TASK_QUEUE",
+    "PHASES",
+    "GATES",
+    "DEFAULT_MODEL",
+    "MAX_FEATURE_CHARS",
+    "SA_PHASE",
+    "SA_AWAITING_HUMAN",
+    "SA_FEATURE",
+    "SEARCH_ATTRIBUTES",
+    "PhaseName",
+    "GateName",
+    "Usage",
+    "FeatureRequest",
+    "WorkspaceInfo",
+    "TaskItem",
+    "TestReport",
+    "PhaseInput",
+    "PhaseOutcome",
+    "HumanOption",
+    "HumanQuestion",
+    "HumanRequest",
+    "HumanResponse",
+    "RespondResult",
+    "PhaseRecord",
+    "FeatureStatus",
+    "FeatureResult",
+    "ResetInput",
+    "DeliveryFacts",
+]
+
+TASK_QUEUE = "backforge"
+DEFAULT_MODEL = "scripted:examples/bookmarks.yaml"
+MAX_FEATURE_CHARS = 4000
+
+PhaseName = Literal[
+    "constitution", "specify", "plan", "tasks", "implement", "test", "fix", "analyze", "deliver"
+]
+#: The eight pipeline phases in order (``fix`` is a step inside test/analyze).
+PHASES: tuple[str, ...] = (
+    "constitution",
+    "specify",
+    "plan",
+    "tasks",
+    "implement",
+    "test",
+    "analyze",
+    "deliver",
+)
+GateName = Literal["spec", "plan", "delivery"]
+GATES: tuple[str, ...] = ("spec", "plan", "delivery")
+
+SA_PHASE = SearchAttributeKey.for_keyword("BackforgePhase")
+SA_AWAITING_HUMAN = SearchAttributeKey.for_bool("BackforgeAwaitingHuman")
+SA_FEATURE = SearchAttributeKey.for_text("BackforgeFeature")
+SEARCH_ATTRIBUTES = (SA_PHASE, SA_AWAITING_HUMAN, SA_FEATURE)
+
+_MODEL_ID = re.compile(r"^(scripted|anthropic|openai):\S+$")
+
+
+class Usage(BaseModel):
+    """Token usage and cost, for one model call or summed over many."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    model_calls: int = 0
+    #: Calls answered from the run store instead of the model (retried attempts).
+    replayed_calls: int = 0
+    model_seconds: float = 0.0
+    cost_usd: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            model_calls=self.model_calls + other.model_calls,
+            replayed_calls=self.replayed_calls + other.replayed_calls,
+            model_seconds=round(self.model_seconds + other.model_seconds, 6),
+            cost_usd=round(self.cost_usd + other.cost_usd, 6),
+        )
+
+
+class FeatureRequest(BaseModel):
+    """What a user asks for: the workflow's only input."""
+
+    feature: str
+    repo_path: str
+    model: str = DEFAULT_MODEL
+    #: Per-phase model overrides, e.g. ``{"tasks": "openai:gpt-5-mini"}``.
+    phase_models: dict[str, str] = Field(default_factory=dict)
+    gates: list[GateName] = Field(default_factory=list)
+    max_fix_rounds: int = Field(default=2, ge=0, le=10)
+    budget_usd: float | None = Field(default=None, gt=0)
+    #: Seconds before an unanswered clarification takes the recommended answers
+    #: (None: wait for a person however long it takes).
+    clarification_timeout_s: int | None = Field(default=None, gt=0)
+    #: Seconds between reminders on an open human request (None: no reminders).
+    remind_every_s: int | None = Field(default=None, gt=0)
+
+    @field_validator("feature")
+    @classmethod
+    def _feature_text(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("the feature request is empty; describe the feature in a sentence")
+        if len(value) > MAX_FEATURE_CHARS:
+            raise ValueError(
+                f"the feature request is {len(value)} characters; keep it under "
+                f"{MAX_FEATURE_CHARS} and put details in the clarification answers"
+            )
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _model_id(cls, value: str) -> str:
+        if not _MODEL_ID.match(value):
+            raise ValueError(
+                f"unknown model id {value!r}; use scripted:<transcript>, "
+                "anthropic:<model> or openai:<model>"
+            )
+        return value
+
+    @field_validator("phase_models")
+    @classmethod
+    def _phase_models(cls, value: dict[str, str]) -> dict[str, str]:
+        allowed = set(PHASES) | {"fix"}
+        for phase, model_id in value.items():
+            if phase not in allowed:
+                raise ValueError(
+                    f"unknown phase {phase!r} in phase_models; use one of {sorted(allowed)}"
+                )
+            cls._model_id(model_id)
+        return value
+
+    def model_for(self, phase: str) -> str:
+        return self.phase_models.get(phase, self.model)
+
+
+class WorkspaceInfo(BaseModel):
+    """Where the feature lives: returned by the prepare step."""
+
+    repo_path: str
+    branch: str
+    feature_dir: str  # e.g. specs/001-bookmarks-api (relative to repo)
+    base_commit: str  # commit the branch was created from
+    head_commit: str
+
+
+class TaskItem(BaseModel):
+    """One line of tasks.md, as the workflow needs it (no long text)."""
+
+    id: str  # T001
+    parallel: bool = False
+    story: str | None = None  # US1
+    files: list[str] = Field(default_factory=list)
+    title: str = ""
+    done: bool = False
+
+
+class TestReport(BaseModel):
+    """Outcome of one run of the generated project's tests."""
+
+    __test__ = False  # not a pytest test class
+
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    exit_code: int = 0
+    timed_out: bool = False
+    duration_s: float = 0.0
+    #: Repo-relative path of the committed test output (full log stays in the repo).
+    output_path: str = ""
+    #: Last lines of the output, short enough for history.
+    tail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.failed == 0 and self.errors == 0 and self.passed > 0
+
+
+class PhaseInput(BaseModel):
+    """Input of every phase activity."""
+
+    workflow_id: str
+    phase: PhaseName
+    #: 1-based count of how many times this phase (or this task) has run in the
+    #: feature. With the phase name it keys the run store, so a retried
+    #: attempt of the same invocation replays the calls already paid for.
+    invocation: int = 1
+    #: The feature request text (the rest of ``FeatureRequest`` stays in the workflow).
+    feature: str
+    workspace: WorkspaceInfo
+    base_commit: str
+    model: str
+    #: Extra instructions: a rejection comment, escalation guidance, answers.
+    guidance: str | None = None
+    task_id: str | None = None
+    #: Answers to record (clarify): question text -> answer text.
+    clarifications: list[tuple[str, str]] = Field(default_factory=list)
+    #: Repo-relative paths the phase should read first (e.g. failing test output).
+    context_paths: list[str] = Field(default_factory=list)
+    #: The workflow's date (YYYY-MM-DD), for dated records such as clarification sessions.
+    today: str = ""
+
+    @property
+    def run_key(self) -> str:
+        task = f"-{self.task_id}" if self.task_id else ""
+        return f"{self.phase}{task}-{self.invocation}"
+
+
+class PhaseOutcome(BaseModel):
+    """Small result of a phase: a commit, paths and a summary."""
+
+    phase: PhaseName
+    commit: str
+    artifacts: list[str] = Field(default_factory=list)
+    summary: str = ""
+    usage: Usage = Field(default_factory=Usage)
+    human_requests: list[HumanRequest] = Field(default_factory=list)
+    tasks: list[TaskItem] = Field(default_factory=list)
+    test_report: TestReport | None = None
+    #: Findings from analyze that must be fixed before delivery.
+    blocking_findings: int = 0
+
+
+class HumanOption(BaseModel):
+    key: str  # "A", "B", ...
+    answer: str
+    implications: str = ""
+
+
+class HumanQuestion(BaseModel):
+    id: str  # "Q1"
+    text: str
+    options: list[HumanOption] = Field(default_factory=list)
+    recommended: str | None = None
+    #: Whether an answer other than an option key is accepted.
+    allow_free_text: bool = True
+
+    def answer_text(self, answer: str) -> str:
+        for option in self.options:
+            if option.key == answer:
+                return option.answer
+        return answer
+
+
+class HumanRequest(BaseModel):
+    """A question to a person; the workflow waits until it is answered."""
+
+    id: str
+    kind: Literal["clarification", "escalation", "approval", "budget"]
+    phase: str
+    title: str
+    body: str = ""
+    questions: list[HumanQuestion] = Field(default_factory=list)
+    created_at: datetime | None = None
+    remind_every_s: int | None = None
+    deadline: datetime | None = None
+    #: What happens at the deadline: take the recommended answers, or abort.
+    on_timeout: Literal["recommended", "abort", "wait"] = "wait"
+    reminders_sent: int = 0
+
+
+class HumanResponse(BaseModel):
+    """A person's answer to a ``HumanRequest``."""
+
+    request_id: str
+    answers: dict[str, str] = Field(default_factory=dict)
+    approved: bool | None = None
+    comment: str | None = None
+    responder: str | None = None
+
+    @model_validator(mode="after")
+    def _strip(self) -> HumanResponse:
+        self.answers = {k.strip(): v.strip() for k, v in self.answers.items()}
+        return self
+
+
+class RespondResult(BaseModel):
+    request_id: str
+    accepted: bool
+    message: str
+
+
+class PhaseRecord(BaseModel):
+    phase: str
+    commit: str
+    summary: str = ""
+    task_id: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class FeatureStatus(BaseModel):
+    """What ``status`` returns: everything a person needs at a glance."""
+
+    workflow_id: str
+    feature: str
+    state: Literal["running", "waiting", "completed", "failed", "cancelled", "aborted"]
+    phase: str
+    repo_path: str = ""
+    branch: str | None = None
+    feature_dir: str | None = None
+    head_commit: str | None = None
+    last_good_commit: str | None = None
+    completed: list[PhaseRecord] = Field(default_factory=list)
+    tasks: list[TaskItem] = Field(default_factory=list)
+    open_requests: list[HumanRequest] = Field(default_factory=list)
+    answered_requests: list[str] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    usage_by_phase: dict[str, Usage] = Field(default_factory=dict)
+    models: dict[str, str] = Field(default_factory=dict)
+    budget_usd: float | None = None
+    test_report: TestReport | None = None
+    fix_rounds: int = 0
+    message: str = ""
+
+
+class FeatureResult(BaseModel):
+    workflow_id: str
+    state: Literal["completed", "aborted"]
+    branch: str
+    head_commit: str
+    report_path: str | None = None
+    commits: list[PhaseRecord] = Field(default_factory=list)
+    test_report: TestReport | None = None
+    usage: Usage = Field(default_factory=Usage)
+    usage_by_phase: dict[str, Usage] = Field(default_factory=dict)
+    message: str = ""
+
+
+class DeliveryFacts(BaseModel):
+    """What the report needs from the workflow; commits are read from git itself."""
+
+    usage: Usage = Field(default_factory=Usage)
+    usage_by_phase: dict[str, Usage] = Field(default_factory=dict)
+    fix_rounds: int = 0
+    answered_requests: list[str] = Field(default_factory=list)
+    test_report: TestReport | None = None
+    notes: str = ""
+
+
+class ResetInput(BaseModel):
+    repo_path: str
+    branch: str
+    commit: str
+
+
+PhaseOutcome.model_rebuild()
