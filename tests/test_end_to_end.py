@@ -65,12 +65,16 @@ async def answer_recommended(handle: WorkflowHandle, answered: list[str]) -> Non
         answered.append(request.id)
 
 
-async def run_pipeline(env: WorkflowEnvironment, repo: Path, *, workflow_id: str) -> Run:
+async def run_pipeline(
+    env: WorkflowEnvironment, repo: Path, *, workflow_id: str, gates: list[str] | None = None
+) -> Run:
     queue = unique("e2e")
     async with build_worker(env.client, task_queue=queue):
         handle = await env.client.start_workflow(
             BackendFeatureWorkflow.run,
-            FeatureRequest(feature=FEATURE, repo_path=str(repo), model=DEFAULT_MODEL),
+            FeatureRequest(
+                feature=FEATURE, repo_path=str(repo), model=DEFAULT_MODEL, gates=gates or []
+            ),
             id=workflow_id,
             task_queue=queue,
         )
