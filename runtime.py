@@ -84,6 +84,22 @@ async def start_dev_server(
     History survives restarts because the database file lives under ``data_dir``.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
+    # The server inherits our stdout at spawn and prints a banner there; point
+    # fd 1 at a log file while it starts so it writes there instead.
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(data_dir / "temporal-server.log", "ab") as log:
+        os.dup2(log.fileno(), 1)
+        try:
+            return await _start_local(data_dir, port=port, ui_port=ui_port, ui=ui, namespace=namespace)
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+async def _start_local(
+    data_dir: Path, *, port: int | None, ui_port: int | None, ui: bool, namespace: str
+) -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(
         namespace=namespace,
         data_converter=pydantic_data_converter,

@@ -5,6 +5,7 @@ from activities.phases.constitution import run_phase_constitution
 from activities.phases.deliver import run_phase_deliver
 from activities.phases.fix import run_phase_fix
 from activities.phases.implement import run_phase_implement
+from activities.phases.merge import merge_task_commits
 from activities.phases.plan import run_phase_plan
 from activities.phases.specify import run_phase_specify
 from activities.phases.tasks import run_phase_tasks
@@ -23,6 +24,7 @@ ALL_ACTIVITIES = [
     run_phase_fix,
     run_phase_analyze,
     run_phase_deliver,
+    merge_task_commits,
 ]
 
 __all__ = ["ALL_ACTIVITIES", *(a.__name__ for a in ALL_ACTIVITIES)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import string
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -35,20 +36,12 @@ from activities.tools import ESCALATE, FINISH, Toolbox
 from activities.workspace import Workspace
 from workflows.types import PhaseInput, Usage
 
-__all__ = ["AgentLimits", "AgentRun", "run_agent", "render_prompt", "call_marker"]
+__all__ = ["AgentRun", "run_agent", "render_prompt", "call_marker"]
 
 log = logging.getLogger(__name__)
 
 #: Checks a finish call's arguments; returns an error message for the model, or None.
 FinishCheck = Callable[[dict[str, Any]], str | None]
-
-
-@dataclass
-class AgentLimits:
-    max_turns: int = 40
-    max_output_tokens: int = 8192
-    #: Input+output tokens one conversation may spend before it escalates.
-    max_total_tokens: int = 2_000_000
 
 
 @dataclass
@@ -100,7 +93,7 @@ async def run_agent(
     finish_tool: ToolSpec,
     check_finish: FinishCheck | None = None,
     escalate_tool: ToolSpec | None = None,
-    limits: AgentLimits | None = None,
+    max_output_tokens: int = 8192,
 ) -> AgentRun:
     """Run one conversation to ``finish`` or ``escalate``.
 
@@ -108,12 +101,14 @@ async def run_agent(
         ApplicationError: non-retryable when the script/config is wrong or a
             limit is hit (the workflow turns it into an escalation).
     """
-    limits = limits or AgentLimits()
+    limits = inp.limits
+    started = time.monotonic()
     try:
         inner = resolve_model(inp.model)
     except (ValueError, ModelError) as err:
         raise ApplicationError(str(err), type="ModelConfigError", non_retryable=True) from err
-    model = RecordingModel(inner, RunStore(ws.root, inp.workflow_id, inp.run_key))
+    # The run store lives in the main repo even when the phase works in a task worktree.
+    model = RecordingModel(inner, RunStore(inp.workspace.repo_path, inp.workflow_id, inp.run_key))
     tools = [*toolbox.specs(), finish_tool, *([escalate_tool] if escalate_tool else [])]
     # The call marker goes after the task, not in the system prompt, so the
     # system prompt and context stay a byte-identical, cacheable prefix.
@@ -128,7 +123,7 @@ async def run_agent(
             context=context,
             messages=messages,
             tools=tools,
-            settings=ModelSettings(max_tokens=limits.max_output_tokens),
+            settings=ModelSettings(max_tokens=max_output_tokens),
             tags=_tags(inp),
         )
         try:
@@ -140,10 +135,19 @@ async def run_agent(
         messages.append(Message(role="assistant", parts=list(response.parts)))
         u = run.usage
         spent = u.input_tokens + u.cache_read_tokens + u.cache_write_tokens + u.output_tokens
-        if spent > limits.max_total_tokens:
+        if spent > limits.max_tokens:
             raise ApplicationError(
-                f"{inp.run_key}: spent {spent} tokens, over the limit of {limits.max_total_tokens}",
+                f"{inp.run_key}: spent {spent} tokens, over the limit of {limits.max_tokens}; "
+                "raise agent_limits.max_tokens or split the task",
                 type="AgentTokenLimit",
+                non_retryable=True,
+            )
+        elapsed = time.monotonic() - started
+        if elapsed > limits.max_seconds:
+            raise ApplicationError(
+                f"{inp.run_key}: ran {elapsed:.0f}s, over the limit of {limits.max_seconds}s; "
+                "raise agent_limits.max_seconds or split the task",
+                type="AgentTimeLimit",
                 non_retryable=True,
             )
         calls = response.tool_calls
@@ -177,7 +181,8 @@ async def run_agent(
             break
     else:
         raise ApplicationError(
-            f"{inp.run_key}: the model did not call finish within {limits.max_turns} turns",
+            f"{inp.run_key}: the model did not call finish within {limits.max_turns} turns; "
+            "raise agent_limits.max_turns or give guidance",
             type="AgentTurnLimit",
             non_retryable=True,
         )

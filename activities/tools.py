@@ -161,16 +161,14 @@ class Toolbox:
             return self._result(call, f"unknown tool {call.name!r}; available: {names}", True)
         try:
             text = await handler(**call.arguments)
-        except TypeError as err:
+        except (TypeError, ValueError) as err:
+            if isinstance(err, UnicodeDecodeError):
+                return self._result(call, f"{call.arguments.get('path')}: not a UTF-8 text file", True)
             return self._result(call, f"bad arguments for {call.name}: {err}", True)
-        except (
-            ToolError,
-            PathRefused,
-            FileNotFoundError,
-            IsADirectoryError,
-            UnicodeDecodeError,
-        ) as err:
+        except (ToolError, PathRefused) as err:
             return self._result(call, str(err), True)
+        except OSError as err:
+            return self._result(call, f"{call.name} failed: {err}", True)
         return self._result(call, text, False)
 
     @staticmethod
@@ -201,6 +199,8 @@ class Toolbox:
     ) -> str:
         lines = self.ws.read(path).splitlines()
         start = max(1, int(start_line or 1))
+        if end_line is not None and int(end_line) < start:
+            raise ToolError(f"end_line {end_line} is before start_line {start}")
         end = min(len(lines), int(end_line or len(lines)), start + _MAX_VIEW_LINES - 1)
         if lines and start > len(lines):
             raise ToolError(f"{path} has {len(lines)} lines; start_line {start} is past the end")
@@ -223,6 +223,10 @@ class Toolbox:
         for file in files:
             rel = file.relative_to(self.ws.root)
             if any(part in _SKIP_DIRS for part in rel.parts):
+                continue
+            try:  # a symlink inside the repo may point outside it
+                self.ws.resolve(str(rel))
+            except PathRefused:
                 continue
             if (
                 glob
@@ -288,6 +292,11 @@ class Toolbox:
 
     async def _tool_delete_file(self, path: str) -> str:
         target = self.ws.resolve(path)
+        link = self.ws.root / path.strip()
+        if link.is_symlink():  # delete the link, never what it points to
+            link.unlink()
+            self.changed.add(path)
+            return f"deleted symlink {path}"
         if not target.is_file():
             raise ToolError(f"{path}: no such file")
         target.unlink()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -23,6 +24,8 @@ __all__ = [
     "short_name",
     "prepare",
     "private_dir",
+    "task_worktree",
+    "remove_worktree",
 ]
 
 _GIT_IDENTITY = ["-c", "user.name=Backforge", "-c", "user.email=backforge@localhost"]
@@ -64,6 +67,10 @@ def check_repo_path(path: str) -> None:
                 f"repo path {path!r} does not exist and neither does its parent; "
                 "create the parent directory or pass an existing repo"
             )
+        if not p.parent.is_dir():
+            raise ValueError(
+                f"repo path {path!r}: its parent {str(p.parent)!r} is a file, not a directory"
+            )
         return  # created and initialised by the prepare step
     if not p.is_dir():
         raise ValueError(f"repo path {path!r} is a file; pass a git repository directory")
@@ -91,10 +98,14 @@ def private_dir(repo: Path) -> Path:
 
 
 class Workspace:
-    """Confined access to one repo's work tree."""
+    """Confined access to one repo's work tree (the main one, or a task's worktree)."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, gitfile: str | None = None) -> None:
         self.root = Path(root).resolve()
+        #: For a linked worktree: the expected content of its ``.git`` file. Generated
+        #: code can write the work tree, so it is restored before every git command
+        #: (a forged gitdir would let it choose the config and hooks git runs).
+        self.gitfile = gitfile
 
     # ---- paths -----------------------------------------------------------
     def resolve(self, rel: str) -> Path:
@@ -107,6 +118,8 @@ class Workspace:
         if not isinstance(rel, str) or not rel.strip():
             raise PathRefused("path is empty; give a path relative to the repository root")
         rel = rel.strip()
+        if "\x00" in rel:
+            raise PathRefused(f"{rel!r}: NUL bytes are not allowed in paths")
         if rel.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", rel):
             raise PathRefused(
                 f"{rel}: absolute paths are refused; use a path relative to the repo root"
@@ -127,14 +140,21 @@ class Workspace:
         path = self.resolve(rel)
         if not path.is_file():
             raise FileNotFoundError(f"{rel}: no such file")
-        return path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8", newline="") as f:  # keep CRLF files as they are
+            return f.read()
 
     def write(self, rel: str, content: str) -> Path:
+        if not isinstance(content, str):
+            raise TypeError(f"{rel}: content must be text, not {type(content).__name__}")
         path = self.resolve(rel)
         if path.is_dir():
             raise IsADirectoryError(f"{rel}: is a directory")
+        for parent in path.relative_to(self.root).parents:
+            if (self.root / parent).is_file():
+                raise NotADirectoryError(f"{rel}: {parent} is a file, not a directory")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content, encoding="utf-8")
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            f.write(content)
         return path
 
     def exists(self, rel: str) -> bool:
@@ -145,6 +165,13 @@ class Workspace:
 
     # ---- git -------------------------------------------------------------
     def git(self, *args: str, check: bool = True) -> str:
+        if self.gitfile is not None:
+            dotgit = self.root / ".git"
+            if dotgit.is_symlink() or dotgit.is_dir():
+                raise WorkspaceError(f"{dotgit} was replaced; refusing to run git there")
+            if not dotgit.exists() or dotgit.read_text() != self.gitfile:
+                dotgit.write_text(self.gitfile)
+            os.chown(dotgit, os.getuid(), os.getgid())
         return git(self.root, *args, check=check)
 
     def head(self) -> str:
@@ -173,12 +200,35 @@ class Workspace:
         trailers = [f"Backforge-Workflow: {workflow_id}", f"Backforge-Phase: {phase}"]
         if task_id:
             trailers.append(f"Backforge-Task: {task_id}")
-        message = subject.strip().splitlines()[0][:72]
+        first = (subject.strip().splitlines() or [f"{phase} {task_id or ''}".strip()])[0]
+        message = first if len(first) <= 72 else first[:71].rsplit(" ", 1)[0] + "…"
         if body.strip():
             message += "\n\n" + body.strip()
         message += "\n\n" + "\n".join(trailers)
         self.git("commit", "-q", "--allow-empty", "--no-verify", "-m", message)
         return self.head()
+
+
+def task_worktree(repo: str | Path, branch: str, task_id: str, commit: str) -> Workspace:
+    """A fresh detached worktree at ``commit`` for one parallel task.
+
+    Lives in the repo's private area; recreated on every attempt so a retry
+    starts clean. Commits made there land in the shared object store.
+    """
+    repo = Path(repo).resolve()
+    path = private_dir(repo) / "worktrees" / f"{branch}-{task_id}"
+    if path.exists():
+        git(repo, "worktree", "remove", "--force", str(path), check=False)
+        if path.exists():
+            shutil.rmtree(path)
+    git(repo, "worktree", "prune")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    git(repo, "worktree", "add", "--detach", "-q", str(path), commit)
+    return Workspace(path, gitfile=(path / ".git").read_text())
+
+
+def remove_worktree(repo: str | Path, path: str | Path) -> None:
+    git(Path(repo), "worktree", "remove", "--force", str(path), check=False)
 
 
 def _initialise(repo: Path) -> None:
@@ -191,6 +241,20 @@ def _initialise(repo: Path) -> None:
             readme.write_text(f"# {repo.name}\n\nService repository managed with Backforge.\n")
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", "Initial commit")
+
+
+def _feature_base(repo: Path) -> str:
+    """Start a feature from the checked-out branch, unless that is another feature's branch.
+
+    After a feature, the repo is left on its branch; the next feature starts
+    from the branch that feature started from (main), not on top of it.
+    """
+    current = git(repo, "rev-parse", "--abbrev-ref", "HEAD")
+    if re.match(r"^\d{3}-", current):
+        for name in ("main", "master"):
+            if git(repo, "rev-parse", "--verify", "-q", name, check=False):
+                return git(repo, "rev-parse", name)
+    return git(repo, "rev-parse", "HEAD")
 
 
 def _next_number(repo: Path) -> int:
@@ -224,7 +288,7 @@ def prepare(request: FeatureRequest, workflow_id: str) -> WorkspaceInfo:
         raise WorkspaceError(
             f"{repo} has uncommitted changes; commit or stash them before starting a feature"
         )
-    base = git(repo, "rev-parse", "HEAD")
+    base = _feature_base(repo)
     number = _next_number(repo)
     branch = f"{number:03d}-{short_name(request.feature)}"
     git(repo, "checkout", "-q", "-b", branch, base)

@@ -21,7 +21,7 @@ import pytest
 from click.testing import Result
 from rich.console import Console
 from temporalio import workflow
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from typer.testing import CliRunner
@@ -39,6 +39,7 @@ from workflows.types import (
     HumanQuestion,
     HumanRequest,
     HumanResponse,
+    PhaseRecord,
     RespondResult,
 )
 
@@ -348,9 +349,7 @@ def test_phase_marks_understand_task_suffix() -> None:
     assert marks["test"] == "pending"
 
 
-def starter_record(phase: str):  # noqa: ANN201 - tiny helper
-    from workflows.types import PhaseRecord
-
+def starter_record(phase: str) -> PhaseRecord:
     return PhaseRecord(phase=phase, commit="0" * 40)
 
 
@@ -452,7 +451,7 @@ async def test_start_sets_id_summary_details_and_search_attributes(
         await handle.terminate()
 
 
-async def _first_input(handle) -> FeatureRequest:  # noqa: ANN001
+async def _first_input(handle: WorkflowHandle) -> FeatureRequest:
     async for event in handle.fetch_history_events():
         attrs = event.workflow_execution_started_event_attributes
         payloads = attrs.input.payloads

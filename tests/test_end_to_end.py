@@ -55,6 +55,10 @@ async def answer_recommended(handle: WorkflowHandle, answered: list[str]) -> Non
     for request in status.open_requests:
         if request.id in answered:
             continue
+        # The scripted run never needs a person beyond its clarification: an
+        # escalation means a phase failed, and answering "retry" would loop.
+        if request.kind == "escalation":
+            raise RuntimeError(f"unexpected escalation: {request.title}\n{request.body}")
         response = HumanResponse(
             request_id=request.id,
             answers={q.id: q.recommended or q.options[0].key for q in request.questions},
@@ -187,6 +191,30 @@ async def test_status_shows_completed_phases(clean_run: Run) -> None:
     assert status.usage.model_calls > 20 and status.usage.cost_usd == 0.0
     assert status.usage_by_phase["implement"].model_calls >= len(status.tasks)
     assert all(t.done for t in status.tasks)
+
+
+async def test_parallel_tasks_ran_side_by_side_and_merged_in_order(clean_run: Run) -> None:
+    events = (await clean_run.handle.fetch_history()).events
+    scheduled = {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    }
+    completed_at = {
+        e.activity_task_completed_event_attributes.scheduled_event_id: e.event_id
+        for e in events
+        if e.HasField("activity_task_completed_event_attributes")
+    }
+    merge = min(i for i, name in scheduled.items() if name == "merge_task_commits")
+    tasks_done = max(i for i, name in scheduled.items() if name == "run_phase_tasks")
+    batch = [
+        i
+        for i, name in scheduled.items()
+        if tasks_done < i < merge and name == "run_phase_implement"
+    ]
+    # The four [P] setup tasks (T001-T004) were all scheduled before any of them finished.
+    assert len(batch) == 4
+    assert max(batch) < min(completed_at[i] for i in batch)
 
 
 async def test_history_stays_small(clean_run: Run) -> None:

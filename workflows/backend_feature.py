@@ -33,7 +33,9 @@ with workflow.unsafe.imports_passed_through():
         run_phase_tasks,
         run_phase_test,
     )
+    from activities.phases.merge import merge_task_commits
     from workflows import policy
+    from workflows.scheduling import batches
     from workflows.types import (
         SA_AWAITING_HUMAN,
         SA_PHASE,
@@ -45,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         HumanQuestion,
         HumanRequest,
         HumanResponse,
+        MergeInput,
         PhaseInput,
         PhaseOutcome,
         PhaseRecord,
@@ -145,8 +148,16 @@ class BackendFeatureWorkflow:
         await self._phase_run("plan")
         await self._gate("plan", lambda comment: self._phase_run("plan", guidance=comment))
         self._tasks = (await self._phase_run("tasks")).tasks
-        for task in self._tasks:
-            await self._implement(task)
+        if workflow.patched("parallel-tasks") and self._request.parallel_tasks:
+            for batch in batches(self._tasks):
+                await (
+                    self._implement(batch[0])
+                    if len(batch) == 1
+                    else self._implement_parallel(batch)
+                )
+        else:
+            for task in self._tasks:
+                await self._implement(task)
         await self._test_and_fix()
         await self._analyze()
         await self._gate("delivery", self._rework)
@@ -199,6 +210,37 @@ class BackendFeatureWorkflow:
                 f"\n{response.comment}" if response.comment else ""
             )
         raise _Aborted(f"{task.id} escalated {policy.MAX_ESCALATIONS_PER_TASK + 1} times")
+
+    async def _implement_parallel(self, batch: list[TaskItem]) -> None:
+        """Run ``[P]`` tasks side by side in worktrees, merge in task order, redo leftovers."""
+        assert self._ws is not None and self._head is not None
+        outcomes = await asyncio.gather(
+            *(self._phase_run("implement", task=task, worktree=True) for task in batch)
+        )
+        self._phase = "implement merge " + ",".join(t.id for t in batch)
+        self._refresh()
+        ready = [(t, o) for t, o in zip(batch, outcomes, strict=True) if not o.human_requests]
+        merged = await workflow.execute_activity(
+            merge_task_commits,
+            MergeInput(
+                workflow_id=workflow.info().workflow_id,
+                workspace=self._ws,
+                base_commit=self._head,
+                commits=[(t.id, o.commit) for t, o in ready],
+            ),
+            start_to_close_timeout=policy.WORKSPACE_TIMEOUT,
+            retry_policy=policy.WORKSPACE_RETRY,
+            summary=f"merge {', '.join(t.id for t, _ in ready)}",
+        )
+        on_branch = dict(merged.merged)
+        for task, outcome in ready:
+            if task.id in on_branch:
+                self._record(outcome, task, commit=on_branch[task.id], count_usage=False)
+                task.done = True
+        self._head = merged.head
+        for task in batch:  # conflicts and escalations: one by one, on top of what merged
+            if not task.done:
+                await self._implement(task)
 
     async def _test_and_fix(self, guidance: str | None = None) -> None:
         allowed = self._request.max_fix_rounds
@@ -282,6 +324,7 @@ class BackendFeatureWorkflow:
         clarifications: list[tuple[str, str]] | None = None,
         context_paths: list[str] | None = None,
         extra_args: list[object] | None = None,
+        worktree: bool = False,
     ) -> PhaseOutcome:
         """Run one phase activity; after its retries are spent, ask a person."""
         assert self._ws is not None and self._head is not None
@@ -304,6 +347,8 @@ class BackendFeatureWorkflow:
                 clarifications=clarifications or [],
                 context_paths=context_paths or [],
                 today=workflow.now().date().isoformat(),
+                limits=self._request.agent_limits,
+                worktree=worktree,
             )
             label = f"{phase} {task.id}: {task.title}" if task else f"{phase} (run {invocation})"
             try:
@@ -334,20 +379,34 @@ class BackendFeatureWorkflow:
                 )
                 guidance = comment or guidance
                 continue
-            self._record(outcome, task)
+            if worktree:  # recorded when merged onto the branch
+                self._add_usage(outcome)
+            else:
+                self._record(outcome, task)
             return outcome
 
-    def _record(self, outcome: PhaseOutcome, task: TaskItem | None) -> None:
-        self._head = outcome.commit
+    def _record(
+        self,
+        outcome: PhaseOutcome,
+        task: TaskItem | None,
+        *,
+        commit: str | None = None,
+        count_usage: bool = True,
+    ) -> None:
+        self._head = commit or outcome.commit
         self._completed.append(
             PhaseRecord(
                 phase=outcome.phase,
-                commit=outcome.commit,
+                commit=self._head,
                 summary=outcome.summary[:120],
                 task_id=task.id if task else None,
                 finished_at=workflow.now(),
             )
         )
+        if count_usage:
+            self._add_usage(outcome)
+
+    def _add_usage(self, outcome: PhaseOutcome) -> None:
         self._usage = self._usage + outcome.usage
         self._usage_by_phase[outcome.phase] = (
             self._usage_by_phase.get(outcome.phase, Usage()) + outcome.usage
@@ -505,7 +564,9 @@ class BackendFeatureWorkflow:
                 continue
             if not q.options:
                 continue
-            if not q.allow_free_text or len(answer) <= 2:
+            # A lone letter is meant as an option key; anything else is free text.
+            looks_like_key = len(answer) == 1 and answer.isalpha()
+            if not q.allow_free_text or looks_like_key:
                 extra = " or give a free-text answer" if q.allow_free_text else ""
                 raise ValueError(
                     f"{request.id} {q.id}: unknown option {answer!r}; choose one of {', '.join(keys)}{extra}"

@@ -29,6 +29,7 @@ NON_RETRYABLE_ERRORS = [
     "BadInput",
     "AgentTurnLimit",
     "AgentTokenLimit",
+    "AgentTimeLimit",
 ]
 
 #: A phase is retried from its base commit; recorded model calls are replayed.

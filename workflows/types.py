@@ -27,6 +27,7 @@ __all__ = [
     "PhaseName",
     "GateName",
     "Usage",
+    "AgentBudget",
     "FeatureRequest",
     "WorkspaceInfo",
     "TaskItem",
@@ -43,6 +44,8 @@ __all__ = [
     "FeatureResult",
     "ResetInput",
     "DeliveryFacts",
+    "MergeInput",
+    "MergeResult",
 ]
 
 TASK_QUEUE = "backforge"
@@ -100,6 +103,15 @@ class Usage(BaseModel):
         )
 
 
+class AgentBudget(BaseModel):
+    """Limits for one agent conversation (a phase, or one task); hitting one escalates."""
+
+    max_turns: int = Field(default=40, ge=1, le=500)
+    #: Input (including cached) plus output tokens.
+    max_tokens: int = Field(default=2_000_000, ge=1000)
+    max_seconds: int = Field(default=1800, ge=10)
+
+
 class FeatureRequest(BaseModel):
     """What a user asks for: the workflow's only input."""
 
@@ -116,6 +128,9 @@ class FeatureRequest(BaseModel):
     clarification_timeout_s: int | None = Field(default=None, gt=0)
     #: Seconds between reminders on an open human request (None: no reminders).
     remind_every_s: int | None = Field(default=None, gt=0)
+    agent_limits: AgentBudget = Field(default_factory=AgentBudget)
+    #: Run consecutive ``[P]`` tasks whose files do not overlap as concurrent activities.
+    parallel_tasks: bool = True
 
     @field_validator("feature")
     @classmethod
@@ -221,6 +236,10 @@ class PhaseInput(BaseModel):
     context_paths: list[str] = Field(default_factory=list)
     #: The workflow's date (YYYY-MM-DD), for dated records such as clarification sessions.
     today: str = ""
+    limits: AgentBudget = Field(default_factory=AgentBudget)
+    #: Work in a separate worktree at ``base_commit`` (parallel tasks); the
+    #: workflow merges the resulting commit onto the branch afterwards.
+    worktree: bool = False
 
     @property
     def run_key(self) -> str:
@@ -358,6 +377,22 @@ class DeliveryFacts(BaseModel):
     answered_requests: list[str] = Field(default_factory=list)
     test_report: TestReport | None = None
     notes: str = ""
+
+
+class MergeInput(BaseModel):
+    """Commits of parallel tasks to put on the branch, in task order."""
+
+    workflow_id: str
+    workspace: WorkspaceInfo
+    base_commit: str
+    commits: list[tuple[str, str]]  # (task id, commit made in the task's worktree)
+
+
+class MergeResult(BaseModel):
+    head: str
+    merged: list[tuple[str, str]] = Field(default_factory=list)  # (task id, commit on the branch)
+    #: Tasks not merged (a conflict, and every task after it): run them one by one.
+    conflicts: list[str] = Field(default_factory=list)
 
 
 class ResetInput(BaseModel):

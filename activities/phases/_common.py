@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from activities.agent import AgentRun, render_prompt, run_agent, transcript_digest
 from activities.tools import Toolbox, escalate_spec, finish_spec
-from activities.workspace import Workspace
+from activities.workspace import Workspace, task_worktree
 from workflows.types import PhaseInput, PhaseOutcome, TaskItem, Usage
 
 __all__ = [
@@ -36,7 +36,15 @@ _PATH = re.compile(r"(?<![\w/])((?:[\w.-]+/)*[\w.-]+\.(?:py|md|ya?ml|toml|txt|js
 
 
 async def open_workspace(inp: PhaseInput) -> Workspace:
-    """The workspace, reset to this phase's base commit."""
+    """The workspace at this phase's base commit: the branch reset, or a fresh worktree."""
+    if inp.worktree and inp.task_id:
+        return await asyncio.to_thread(
+            task_worktree,
+            inp.workspace.repo_path,
+            inp.workspace.branch,
+            inp.task_id,
+            inp.base_commit,
+        )
     ws = Workspace(inp.workspace.repo_path)
     await asyncio.to_thread(ws.reset_to, inp.workspace.branch, inp.base_commit)
     return ws
@@ -154,7 +162,7 @@ async def model_phase(
     finish_extra: dict | None = None,
     finish_required: list[str] | None = None,
     check: Callable[[Workspace, dict], str | None] | None = None,
-    toolbox: Toolbox | None = None,
+    toolbox_factory: Callable[[Workspace], Toolbox] = Toolbox,
     escalate: bool = False,
     **prompt_values: object,
 ) -> tuple[Workspace, AgentRun, str]:
@@ -186,7 +194,7 @@ async def model_phase(
         system=system_prompt(inp),
         context=project_context(ws, inp, context_docs),
         task=task,
-        toolbox=toolbox or Toolbox(ws),
+        toolbox=toolbox_factory(ws),
         finish_tool=finish_spec(finish_extra, finish_required),
         check_finish=_check,
         escalate_tool=escalate_spec() if escalate else None,

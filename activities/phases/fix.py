@@ -33,7 +33,7 @@ async def run_phase_fix(inp: PhaseInput) -> PhaseOutcome:
         context_docs=("constitution", "spec", "plan", "data-model"),
         required=[],
         subject="fix",
-        toolbox=toolbox_with_tests(Workspace(inp.workspace.repo_path)),
+        toolbox_factory=toolbox_with_tests,
         reason=reason,
         evidence="\n\n".join(evidence),
     )

@@ -8,6 +8,8 @@ escalation goes back to the workflow; the task runs again with the answer.
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -15,7 +17,7 @@ from activities.phases._common import check_off, commit_phase, model_phase, pars
 from activities.phases.specify import record_clarifications
 from activities.phases.testing import run_project_tests
 from activities.tools import Toolbox
-from activities.workspace import Workspace
+from activities.workspace import Workspace, remove_worktree
 from workflows.types import HumanQuestion, HumanRequest, PhaseInput, PhaseOutcome
 
 
@@ -71,7 +73,7 @@ async def run_phase_implement(inp: PhaseInput) -> PhaseOutcome:
         context_docs=("constitution", "spec", "plan", "data-model", "tasks"),
         required=[],
         subject=inp.task_id,
-        toolbox=toolbox_with_tests(Workspace(inp.workspace.repo_path)),
+        toolbox_factory=toolbox_with_tests,
         escalate=True,
         task_id=inp.task_id,
         task_line=f"{line.id}{' [P]' if line.parallel else ''}{f' [{line.story}]' if line.story else ''} {line.title}",
@@ -92,9 +94,10 @@ async def run_phase_implement(inp: PhaseInput) -> PhaseOutcome:
             run=run,
             human_requests=[request],
         )
-    ws.write(tasks_path, check_off(ws.read(tasks_path), inp.task_id))
+    if not inp.worktree:  # parallel tasks are checked off as they are merged
+        ws.write(tasks_path, check_off(ws.read(tasks_path), inp.task_id))
     summary = (run.finish or {}).get("summary", "")
-    return await commit_phase(
+    outcome = await commit_phase(
         ws,
         inp,
         f"{inp.task_id}: {line.title}",
@@ -102,3 +105,6 @@ async def run_phase_implement(inp: PhaseInput) -> PhaseOutcome:
         summary=summary,
         run=run,
     )
+    if inp.worktree:  # the commit lives on in the object store; the merge step picks it up
+        await asyncio.to_thread(remove_worktree, inp.workspace.repo_path, ws.root)
+    return outcome

@@ -34,8 +34,9 @@ def _clarifications_text(inp: PhaseInput) -> str:
 
 def record_clarifications(text: str, answers: list[tuple[str, str]], day: str) -> str:
     """Add ``## Clarifications`` / ``### Session <day>`` bullets not already present."""
-    new = [f"- Q: {q} → A: {a}" for q, a in answers]
-    new = [line for line in new if line not in text]
+    existing = set(text.splitlines())
+    pairs = dict.fromkeys(f"- Q: {q} → A: {a}" for q, a in answers)
+    new = [line for line in pairs if line not in existing]
     if not new:
         return text
     session = f"### Session {day}"

@@ -1,0 +1,48 @@
+"""Put the commits of parallel tasks on the feature branch, in task order.
+
+Each task ran in its own worktree from the same base. Its commit is
+cherry-picked onto the branch and the task is checked off in tasks.md in the
+same commit (so the branch keeps one commit per task). The first conflict
+stops the merge: that task and every later one are reported back, and the
+workflow runs them one by one on top of what did merge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import activity
+
+from activities.phases._common import check_off
+from activities.workspace import Workspace, WorkspaceError
+from workflows.types import MergeInput, MergeResult
+
+
+def merge(inp: MergeInput) -> MergeResult:
+    ws = Workspace(inp.workspace.repo_path)
+    ws.reset_to(inp.workspace.branch, inp.base_commit)
+    tasks_path = f"{inp.workspace.feature_dir}/tasks.md"
+    result = MergeResult(head=inp.base_commit)
+    for task_id, commit in inp.commits:
+        if result.conflicts:
+            result.conflicts.append(task_id)
+            continue
+        try:
+            ws.git("cherry-pick", "--no-commit", commit)
+        except WorkspaceError:
+            ws.git("reset", "-q", "--hard", "HEAD")
+            ws.git("clean", "-q", "-fd")
+            result.conflicts.append(task_id)
+            continue
+        if ws.exists(tasks_path):
+            ws.write(tasks_path, check_off(ws.read(tasks_path), task_id))
+        ws.git("add", "-A")
+        ws.git("commit", "-q", "--no-verify", "--allow-empty", "-C", commit)
+        result.head = ws.head()
+        result.merged.append((task_id, result.head))
+    return result
+
+
+@activity.defn
+async def merge_task_commits(inp: MergeInput) -> MergeResult:
+    return await asyncio.to_thread(merge, inp)
