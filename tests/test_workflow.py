@@ -407,9 +407,10 @@ async def test_budget_gate_asks_before_overspending(
 
 
 async def test_clarification_timeout_takes_recommended(
-    ts_env: WorkflowEnvironment, queue: str
+    ts_env_own: WorkflowEnvironment, queue: str
 ) -> None:
     fakes = Fakes()
+    ts_env = ts_env_own  # time must skip: no workflows of other tests on this server
     async with build_worker(ts_env.client, task_queue=queue, activities=fakes.activities()):
         handle = await start(
             ts_env, fakes, request(clarification_timeout_s=3600, remind_every_s=600), queue

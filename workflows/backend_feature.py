@@ -61,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = ["BackendFeatureWorkflow"]
 
-_ACTIVITIES = {
+_ACTIVITIES: dict[str, Callable[..., Awaitable[PhaseOutcome]]] = {
     "constitution": run_phase_constitution,
     "specify": run_phase_specify,
     "plan": run_phase_plan,
@@ -701,7 +701,8 @@ class BackendFeatureWorkflow:
             branch=self._branch(),
             head_commit=self._head or "",
             report_path=report_path,
-            commits=list(self._completed),
+            # Summaries stay in status; the result keeps the commit list short.
+            commits=[r.model_copy(update={"summary": ""}) for r in self._completed],
             test_report=self._test_report,
             usage=self._usage,
             usage_by_phase=dict(self._usage_by_phase),

@@ -15,21 +15,6 @@ __all__ = [
     "MAX_CLARIFICATION_ROUNDS",
     "MAX_ESCALATIONS_PER_TASK",
     "MAX_ANALYZE_FIX_ROUNDS",
-    "NON_RETRYABLE_ERRORS",
-]
-
-#: Errors that a retry cannot cure: bad configuration, a broken script, a limit hit.
-NON_RETRYABLE_ERRORS = [
-    "ModelConfigError",
-    "ModelScriptError",
-    "ModelAuthError",
-    "ModelNotFound",
-    "ModelBadRequest",
-    "WorkspaceError",
-    "BadInput",
-    "AgentTurnLimit",
-    "AgentTokenLimit",
-    "AgentTimeLimit",
 ]
 
 #: A phase is retried from its base commit; recorded model calls are replayed.
@@ -38,13 +23,14 @@ PHASE_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=2),
     maximum_attempts=4,
-    non_retryable_error_types=NON_RETRYABLE_ERRORS,
+    # Errors a retry cannot cure (bad config, a broken script, a limit hit, a
+    # 401/404 from a provider) are raised with non_retryable=True where they
+    # happen, so the policy needs no list of types.
 )
 WORKSPACE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=5,
-    non_retryable_error_types=NON_RETRYABLE_ERRORS,
 )
 
 PHASE_START_TO_CLOSE: dict[str, timedelta] = {

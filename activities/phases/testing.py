@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["run_phase_test", "run_project_tests", "parse_pytest_summary"]
 
 _COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
-TAIL_CHARS = 1500
+TAIL_CHARS = 800
 
 
 def parse_pytest_summary(output: str) -> dict[str, int]:

@@ -14,7 +14,7 @@ from workflows.types import FeatureRequest, ResetInput, WorkspaceInfo
 @activity.defn
 async def prepare_workspace(request: FeatureRequest) -> WorkspaceInfo:
     try:
-        return await asyncio.to_thread(prepare, request, activity.info().workflow_id)
+        return await asyncio.to_thread(prepare, request, activity.info().workflow_id or "")
     except WorkspaceError as err:
         raise ApplicationError(str(err), type="WorkspaceError", non_retryable=True) from err
 
