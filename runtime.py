@@ -91,7 +91,9 @@ async def start_dev_server(
     with open(data_dir / "temporal-server.log", "ab") as log:
         os.dup2(log.fileno(), 1)
         try:
-            return await _start_local(data_dir, port=port, ui_port=ui_port, ui=ui, namespace=namespace)
+            return await _start_local(
+                data_dir, port=port, ui_port=ui_port, ui=ui, namespace=namespace
+            )
         finally:
             os.dup2(saved, 1)
             os.close(saved)

@@ -163,7 +163,9 @@ class Toolbox:
             text = await handler(**call.arguments)
         except (TypeError, ValueError) as err:
             if isinstance(err, UnicodeDecodeError):
-                return self._result(call, f"{call.arguments.get('path')}: not a UTF-8 text file", True)
+                return self._result(
+                    call, f"{call.arguments.get('path')}: not a UTF-8 text file", True
+                )
             return self._result(call, f"bad arguments for {call.name}: {err}", True)
         except (ToolError, PathRefused) as err:
             return self._result(call, str(err), True)
