@@ -12,6 +12,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
 from workflows.types import SEARCH_ATTRIBUTES
@@ -32,13 +33,36 @@ DEFAULT_NAMESPACE = "default"
 DEFAULT_DATA_DIR = Path(os.environ.get("BACKFORGE_DATA_DIR", ".backforge"))
 
 
+def _tls() -> TLSConfig | bool:
+    """TLS from ``TEMPORAL_TLS_CERT``/``TEMPORAL_TLS_KEY`` (mTLS) or ``TEMPORAL_TLS=1``."""
+    cert, key = os.environ.get("TEMPORAL_TLS_CERT"), os.environ.get("TEMPORAL_TLS_KEY")
+    if cert or key:
+        if not (cert and key):
+            raise ValueError("set both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY for mTLS, or neither")
+        return TLSConfig(
+            client_cert=Path(cert).read_bytes(), client_private_key=Path(key).read_bytes()
+        )
+    return os.environ.get("TEMPORAL_TLS", "").lower() in ("1", "true", "yes")
+
+
 async def connect(address: str | None = None, namespace: str | None = None) -> Client:
-    """Connect with the pydantic data converter to ``TEMPORAL_ADDRESS``/``TEMPORAL_NAMESPACE``."""
+    """Connect with the pydantic data converter.
+
+    Reads ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, and for Temporal Cloud or
+    any secured cluster ``TEMPORAL_API_KEY`` (implies TLS) or
+    ``TEMPORAL_TLS_CERT``/``TEMPORAL_TLS_KEY``.
+    """
     address = address or os.environ.get("TEMPORAL_ADDRESS", DEFAULT_ADDRESS)
     namespace = namespace or os.environ.get("TEMPORAL_NAMESPACE", DEFAULT_NAMESPACE)
+    api_key = os.environ.get("TEMPORAL_API_KEY") or None
+    tls = _tls() or bool(api_key)
     try:
         return await Client.connect(
-            address, namespace=namespace, data_converter=pydantic_data_converter
+            address,
+            namespace=namespace,
+            data_converter=pydantic_data_converter,
+            api_key=api_key,
+            tls=tls,
         )
     except RuntimeError as err:
         raise ConnectionError(

@@ -115,77 +115,86 @@ async def run_agent(
     messages: list[Message] = [Message.user(f"{task.rstrip()}\n\n{call_marker(inp)}\n")]
     run = AgentRun()
 
-    for turn in range(1, limits.max_turns + 1):
-        if activity.in_activity():
-            activity.heartbeat(f"{inp.run_key} turn {turn}")
-        request = ModelRequest(
-            system=system,
-            context=context,
-            messages=messages,
-            tools=tools,
-            settings=ModelSettings(max_tokens=max_output_tokens),
-            tags=_tags(inp),
-        )
-        try:
-            response = await model.request(request)
-        except ModelError as err:
-            raise ApplicationError(str(err), type="ModelScriptError", non_retryable=True) from err
-        run.usage = run.usage + response.usage
-        run.turns = turn
-        messages.append(Message(role="assistant", parts=list(response.parts)))
-        u = run.usage
-        spent = u.input_tokens + u.cache_read_tokens + u.cache_write_tokens + u.output_tokens
-        if spent > limits.max_tokens:
-            raise ApplicationError(
-                f"{inp.run_key}: spent {spent} tokens, over the limit of {limits.max_tokens}; "
-                "raise agent_limits.max_tokens or split the task",
-                type="AgentTokenLimit",
-                non_retryable=True,
+    try:
+        for turn in range(1, limits.max_turns + 1):
+            if activity.in_activity():
+                activity.heartbeat(f"{inp.run_key} turn {turn}")
+            request = ModelRequest(
+                system=system,
+                context=context,
+                messages=messages,
+                tools=tools,
+                settings=ModelSettings(max_tokens=max_output_tokens),
+                tags=_tags(inp),
             )
-        elapsed = time.monotonic() - started
-        if elapsed > limits.max_seconds:
-            raise ApplicationError(
-                f"{inp.run_key}: ran {elapsed:.0f}s, over the limit of {limits.max_seconds}s; "
-                "raise agent_limits.max_seconds or split the task",
-                type="AgentTimeLimit",
-                non_retryable=True,
-            )
-        calls = response.tool_calls
-        if not calls:
-            messages.append(
-                Message.user("Continue with tool calls. Call `finish` when the work is complete.")
-            )
-            continue
-        results: list[ToolResultPart] = []
-        for call in calls:
-            if call.name == FINISH:
-                problem = check_finish(call.arguments) if check_finish else None
-                if problem is None:
-                    run.finish = call.arguments
-                    results.append(ToolResultPart(tool_call_id=call.id, name=FINISH, content="ok"))
-                else:
-                    results.append(
-                        ToolResultPart(
-                            tool_call_id=call.id, name=FINISH, content=problem, is_error=True
-                        )
-                    )
-            elif call.name == ESCALATE and escalate_tool is not None:
-                run.escalation = call.arguments
-                results.append(
-                    ToolResultPart(tool_call_id=call.id, name=ESCALATE, content="escalated")
+            try:
+                response = await model.request(request)
+            except ModelError as err:
+                raise ApplicationError(
+                    str(err), type="ModelScriptError", non_retryable=True
+                ) from err
+            run.usage = run.usage + response.usage
+            run.turns = turn
+            messages.append(Message(role="assistant", parts=list(response.parts)))
+            u = run.usage
+            spent = u.input_tokens + u.cache_read_tokens + u.cache_write_tokens + u.output_tokens
+            if spent > limits.max_tokens:
+                raise ApplicationError(
+                    f"{inp.run_key}: spent {spent} tokens, over the limit of {limits.max_tokens}; "
+                    "raise agent_limits.max_tokens or split the task",
+                    type="AgentTokenLimit",
+                    non_retryable=True,
                 )
-            else:
-                results.append(await toolbox.execute(call))
-        messages.append(Message(role="user", parts=list(results)))
-        if run.finish is not None or run.escalation is not None:
-            break
-    else:
-        raise ApplicationError(
-            f"{inp.run_key}: the model did not call finish within {limits.max_turns} turns; "
-            "raise agent_limits.max_turns or give guidance",
-            type="AgentTurnLimit",
-            non_retryable=True,
-        )
+            elapsed = time.monotonic() - started
+            if elapsed > limits.max_seconds:
+                raise ApplicationError(
+                    f"{inp.run_key}: ran {elapsed:.0f}s, over the limit of {limits.max_seconds}s; "
+                    "raise agent_limits.max_seconds or split the task",
+                    type="AgentTimeLimit",
+                    non_retryable=True,
+                )
+            calls = response.tool_calls
+            if not calls:
+                messages.append(
+                    Message.user(
+                        "Continue with tool calls. Call `finish` when the work is complete."
+                    )
+                )
+                continue
+            results: list[ToolResultPart] = []
+            for call in calls:
+                if call.name == FINISH:
+                    problem = check_finish(call.arguments) if check_finish else None
+                    if problem is None:
+                        run.finish = call.arguments
+                        results.append(
+                            ToolResultPart(tool_call_id=call.id, name=FINISH, content="ok")
+                        )
+                    else:
+                        results.append(
+                            ToolResultPart(
+                                tool_call_id=call.id, name=FINISH, content=problem, is_error=True
+                            )
+                        )
+                elif call.name == ESCALATE and escalate_tool is not None:
+                    run.escalation = call.arguments
+                    results.append(
+                        ToolResultPart(tool_call_id=call.id, name=ESCALATE, content="escalated")
+                    )
+                else:
+                    results.append(await toolbox.execute(call))
+            messages.append(Message(role="user", parts=list(results)))
+            if run.finish is not None or run.escalation is not None:
+                break
+        else:
+            raise ApplicationError(
+                f"{inp.run_key}: the model did not call finish within {limits.max_turns} turns; "
+                "raise agent_limits.max_turns or give guidance",
+                type="AgentTurnLimit",
+                non_retryable=True,
+            )
+    finally:
+        await model.aclose()
     run.changed = set(toolbox.changed)
     run.transcript = messages
     run.live_calls = model.live_calls

@@ -18,13 +18,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from rich.console import Console
 from temporalio import workflow
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 import starter
 from starter import CliError, app, derive_workflow_id, parse_answers

@@ -234,6 +234,10 @@ class AnthropicModel:
         base_url = base_url or os.environ.get(self.base_url_env) or None
         self._client = client or AsyncAnthropic(api_key=key, base_url=base_url, max_retries=0)
 
+    async def aclose(self) -> None:
+        """Close the SDK client's connection pool (the agent does this when a run ends)."""
+        await self._client.close()
+
     def __repr__(self) -> str:
         return (
             f"AnthropicModel({self.model_name!r}, base_url={scrub(str(self._client.base_url))!r})"

@@ -193,6 +193,10 @@ class OpenAIModel:
         self._dropped: set[str] = set()
         self._client = client or AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0)
 
+    async def aclose(self) -> None:
+        """Close the SDK client's connection pool (the agent does this when a run ends)."""
+        await self._client.close()
+
     def __repr__(self) -> str:
         return f"OpenAIModel({self.model_name!r}, base_url={scrub(str(self._client.base_url))!r})"
 

@@ -67,6 +67,15 @@ class RecordingModel:
         self.live_calls = 0
         self.replayed_calls = 0
 
+    async def aclose(self) -> None:
+        """Close the wrapped model (and whatever it wraps) if it holds connections."""
+        model: object = self.inner
+        while model is not None:
+            if callable(close := getattr(model, "aclose", None)):
+                await close()
+                return
+            model = getattr(model, "inner", None)
+
     async def request(self, request: ModelRequest) -> ModelResponse:
         self.index += 1
         fingerprint = request.fingerprint()
