@@ -66,6 +66,7 @@ from workflows.types import (
     SA_FEATURE,
     SA_PHASE,
     TASK_QUEUE,
+    AgentBudget,
     FeatureRequest,
     FeatureResult,
     FeatureStatus,
@@ -1333,6 +1334,8 @@ def build_request(
     max_fix_rounds: int,
     clarification_timeout: int | None = None,
     remind_every: int | None = None,
+    agent_limits: AgentBudget | None = None,
+    parallel_tasks: bool = True,
 ) -> FeatureRequest:
     """Validate every argument locally and build the workflow input (no server contact)."""
     feature = validate_feature(feature)
@@ -1363,11 +1366,22 @@ def build_request(
             budget_usd=budget_usd,
             clarification_timeout_s=clarification_timeout,
             remind_every_s=remind_every,
+            agent_limits=agent_limits or AgentBudget(),
+            parallel_tasks=parallel_tasks,
         )
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first.get("loc", ()))
         raise CliError(f"invalid {where or 'request'}: {first.get('msg')}") from None
+
+
+def _agent_limits(turns: int, tokens: int, seconds: int) -> AgentBudget:
+    try:
+        return AgentBudget(max_turns=turns, max_tokens=tokens, max_seconds=seconds)
+    except ValidationError as err:
+        first = err.errors()[0]
+        flag = "--agent-" + str(first.get("loc", ("limit",))[0]).replace("_", "-")
+        raise CliError(f"invalid {flag}: {first.get('msg')}") from None
 
 
 def _static_details(request: FeatureRequest, workflow_id: str) -> str:
@@ -1461,6 +1475,18 @@ def start(
     remind_every: Annotated[
         int | None, typer.Option(help="Seconds between reminders on open requests.")
     ] = None,
+    agent_max_turns: Annotated[
+        int, typer.Option(help="Turns one agent conversation (a phase or a task) may take.")
+    ] = AgentBudget().max_turns,
+    agent_max_tokens: Annotated[
+        int, typer.Option(help="Tokens (in + out) one agent conversation may spend.")
+    ] = AgentBudget().max_tokens,
+    agent_max_seconds: Annotated[
+        int, typer.Option(help="Wall-clock seconds one agent conversation may run.")
+    ] = AgentBudget().max_seconds,
+    parallel_tasks: Annotated[
+        bool, typer.Option(help="Run disjoint [P] tasks side by side.")
+    ] = True,
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow progress until the feature is done.")
     ] = False,
@@ -1479,6 +1505,8 @@ def start(
             max_fix_rounds=max_fix_rounds,
             clarification_timeout=clarification_timeout,
             remind_every=remind_every,
+            agent_limits=_agent_limits(agent_max_turns, agent_max_tokens, agent_max_seconds),
+            parallel_tasks=parallel_tasks,
         )
         client = await _connect(settings)
         handle = await start_feature(client, settings, request)

@@ -16,16 +16,14 @@ import argparse
 import asyncio
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from activities.models import MODEL_WRAPPERS, Model, ModelRequest, ModelResponse  # noqa: E402
+from bench.pipeline import drive  # noqa: E402
 from runtime import start_dev_server  # noqa: E402
-from tests.test_end_to_end import FEATURE, answer_recommended  # noqa: E402
-from worker import build_worker  # noqa: E402
-from workflows.backend_feature import BackendFeatureWorkflow  # noqa: E402
+from tests.test_end_to_end import FEATURE  # noqa: E402
 from workflows.types import DEFAULT_MODEL, FeatureRequest  # noqa: E402
 
 
@@ -41,24 +39,10 @@ class SlowModel:
 
 
 async def implement_seconds(env, repo: Path, *, parallel: bool) -> float:  # type: ignore[no-untyped-def]
-    queue = f"bench-{uuid.uuid4().hex[:8]}"
-    async with build_worker(env.client, task_queue=queue):
-        handle = await env.client.start_workflow(
-            BackendFeatureWorkflow.run,
-            FeatureRequest(
-                feature=FEATURE, repo_path=str(repo), model=DEFAULT_MODEL, parallel_tasks=parallel
-            ),
-            id=f"bench-par-{uuid.uuid4().hex[:8]}",
-            task_queue=queue,
-        )
-        answered: list[str] = []
-        for _ in range(6000):  # bounded: at most ~10 minutes
-            await answer_recommended(handle, answered)
-            desc = await handle.describe()
-            if desc.status is not None and desc.status.name != "RUNNING":
-                break
-            await asyncio.sleep(0.1)
-        await handle.result()
+    request = FeatureRequest(
+        feature=FEATURE, repo_path=str(repo), model=DEFAULT_MODEL, parallel_tasks=parallel
+    )
+    handle = await drive(env, request)
     events = (await handle.fetch_history()).events
     names = {
         e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name

@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 import yaml
+from temporalio.client import WorkflowHandle
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -59,13 +60,13 @@ def scaled_transcript(scale: int, out: Path) -> Path:
     return out
 
 
-async def run_once(env, model: str, repo: Path) -> dict:  # type: ignore[no-untyped-def]
+async def drive(env, request: FeatureRequest) -> WorkflowHandle:  # type: ignore[no-untyped-def]
+    """Run one feature to the end with a worker in this process, taking recommended answers."""
     queue = f"bench-{uuid.uuid4().hex[:8]}"
-    started = time.monotonic()
     async with build_worker(env.client, task_queue=queue):
         handle = await env.client.start_workflow(
             BackendFeatureWorkflow.run,
-            FeatureRequest(feature=FEATURE, repo_path=str(repo), model=model),
+            request,
             id=f"bench-{uuid.uuid4().hex[:8]}",
             task_queue=queue,
         )
@@ -76,7 +77,14 @@ async def run_once(env, model: str, repo: Path) -> dict:  # type: ignore[no-unty
             if desc.status is not None and desc.status.name != "RUNNING":
                 break
             await asyncio.sleep(0.1)
-        result = await handle.result()
+        await handle.result()
+    return handle
+
+
+async def run_once(env, model: str, repo: Path) -> dict:  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+    handle = await drive(env, FeatureRequest(feature=FEATURE, repo_path=str(repo), model=model))
+    result = await handle.result()
     wall = time.monotonic() - started
     history = await handle.fetch_history()
     raw = history.to_json()

@@ -100,6 +100,15 @@ def test_start_rejects_bad_feature_text(
     assert result.stdout == ""
 
 
+def test_start_rejects_bad_agent_limits(git_repo: Path) -> None:
+    result = invoke(
+        "--address", CLOSED, "start", "Build a todo API", "--repo", str(git_repo),
+        "--agent-max-turns", "0",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--agent-max-turns" in error_line(result) and "cannot reach" not in error_line(result)
+
+
 def test_start_rejects_unknown_model(git_repo: Path) -> None:
     result = invoke(
         "--address",

@@ -70,15 +70,18 @@ async def answer_recommended(handle: WorkflowHandle, answered: list[str]) -> Non
 
 
 async def run_pipeline(
-    env: WorkflowEnvironment, repo: Path, *, workflow_id: str, gates: list[str] | None = None
+    env: WorkflowEnvironment,
+    repo: Path,
+    *,
+    workflow_id: str,
+    gates: list[str] | None = None,
+    model: str = DEFAULT_MODEL,
 ) -> Run:
     queue = unique("e2e")
     async with build_worker(env.client, task_queue=queue):
         handle = await env.client.start_workflow(
             BackendFeatureWorkflow.run,
-            FeatureRequest(
-                feature=FEATURE, repo_path=str(repo), model=DEFAULT_MODEL, gates=gates or []
-            ),
+            FeatureRequest(feature=FEATURE, repo_path=str(repo), model=model, gates=gates or []),
             id=workflow_id,
             task_queue=queue,
         )

@@ -26,15 +26,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.models.base import Model, ModelRequest, ModelResponse
 from activities.models.scripted import ScriptedModel, load_transcript, script_key
-from tests.conftest import eventually, git, unique
-from tests.test_end_to_end import FEATURE, HISTORY_LIMIT_BYTES, Run, answer_recommended
+from tests.conftest import git, unique
+from tests.test_end_to_end import HISTORY_LIMIT_BYTES, Run, run_pipeline
 from tests.test_end_to_end import (
     test_pipeline_delivers_a_tested_service as check_delivers_a_tested_service,
 )
 from tests.wire_server import WireServer
-from worker import build_worker
-from workflows.backend_feature import BackendFeatureWorkflow
-from workflows.types import PHASES, FeatureRequest, Usage
+from workflows.types import PHASES, Usage
 
 TRANSCRIPT = "examples/bookmarks.yaml"
 SECRET = "sk-test-SECRET-pipeline-123"
@@ -166,31 +164,12 @@ async def provider_run(
         mp.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
         mp.setenv(provider.key_env, SECRET)
         mp.setenv(provider.base_url_env, provider.base_url(wire))
-        queue = unique(f"provider-{provider.name}")
-        workflow_id = unique(f"provider-{provider.name}")
-        async with build_worker(local_env.client, task_queue=queue):
-            handle = await local_env.client.start_workflow(
-                BackendFeatureWorkflow.run,
-                FeatureRequest(feature=FEATURE, repo_path=str(repo), model=provider.model),
-                id=workflow_id,
-                task_queue=queue,
-            )
-            answered: list[str] = []
-
-            async def finished() -> bool:
-                await answer_recommended(handle, answered)
-                desc = await handle.describe()
-                return desc.status is not None and desc.status.name != "RUNNING"
-
-            await eventually(finished, timeout=600)
-            result = await handle.result()
-            status = await handle.query(BackendFeatureWorkflow.status)
-    # The tests run with the server stopped, the env restored and logging back to normal.
-    desc = await handle.describe()
-    history_bytes = desc.raw_description.workflow_execution_info.history_size_bytes
+        run = await run_pipeline(
+            local_env, repo, workflow_id=unique(f"provider-{provider.name}"), model=provider.model
+        )
     return ProviderRun(
         provider,
-        Run(repo, handle, result, status, history_bytes, answered),
+        run,
         wire,
         tally,
         sink.lines,

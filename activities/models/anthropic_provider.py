@@ -34,12 +34,10 @@ Model quirks handled here:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import re
-import time
 from collections import OrderedDict
 from typing import Any, Literal
 
@@ -57,8 +55,9 @@ from activities.models.base import (
     ToolCallPart,
     ToolResultPart,
 )
-from activities.models.errors import ModelErrorType, config_error, from_exception, scrub
+from activities.models.errors import ModelErrorType, config_error, scrub
 from activities.models.heartbeat import StreamHeartbeat
+from activities.models.streaming import StreamingProvider
 from workflows.types import Usage
 
 __all__ = [
@@ -186,7 +185,7 @@ def _block_param(block: Any) -> dict[str, Any] | None:
             return None
 
 
-class AnthropicModel:
+class AnthropicModel(StreamingProvider):
     """A Claude model behind the Messages API.
 
     Args:
@@ -199,6 +198,8 @@ class AnthropicModel:
         ApplicationError: ``ModelConfigError`` (non-retryable) when
             ``ANTHROPIC_API_KEY`` is not set or the price file is unusable.
     """
+
+    bad_request_error = anthropic.BadRequestError
 
     key_env = "ANTHROPIC_API_KEY"
     base_url_env = "ANTHROPIC_BASE_URL"
@@ -233,10 +234,6 @@ class AnthropicModel:
             self._dropped.add("temperature")
         base_url = base_url or os.environ.get(self.base_url_env) or None
         self._client = client or AsyncAnthropic(api_key=key, base_url=base_url, max_retries=0)
-
-    async def aclose(self) -> None:
-        """Close the SDK client's connection pool (the agent does this when a run ends)."""
-        await self._client.close()
 
     def __repr__(self) -> str:
         return (
@@ -275,45 +272,6 @@ class AnthropicModel:
                 log.info("%s rejected %s; resending without it", self.model_id, field)
                 return True
         return False
-
-    async def request(self, request: ModelRequest) -> ModelResponse:
-        """Send one request (streamed) and return the complete response.
-
-        Raises:
-            ApplicationError: Classified failures (see :mod:`.errors`).
-        """
-        started = time.monotonic()
-        try:
-            async with asyncio.timeout(request.settings.timeout_s):
-                for _ in range(3):
-                    params = self._params(request)
-                    try:
-                        response = await self._stream(params)
-                        break
-                    except anthropic.BadRequestError as err:
-                        if not self._adapt(err, params):
-                            raise
-                else:  # pragma: no cover - three adaptations in a row
-                    raise ApplicationError(
-                        f"{self.model_id} kept rejecting the request",
-                        type=ModelErrorType.BAD_REQUEST,
-                        non_retryable=True,
-                    )
-        except Exception as exc:
-            error = from_exception(
-                exc,
-                model_id=self.model_id,
-                key_env=self.key_env,
-                base_url_env=self.base_url_env,
-                secrets=self._secrets,
-            )
-            if error is None:
-                raise
-            log.info("model call failed: %s", error)
-            raise error from None
-        response.usage.model_seconds = round(time.monotonic() - started, 6)
-        response.usage.cost_usd = pricing.cost_usd(self.model_id, response.usage)
-        return response
 
     async def _stream(self, params: dict[str, Any]) -> ModelResponse:
         heartbeat = StreamHeartbeat()

@@ -28,11 +28,9 @@ prompt. OpenAI reports ``prompt_tokens`` including cached ones, so we subtract
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
-import time
 import uuid
 from typing import Any, Literal
 
@@ -50,8 +48,9 @@ from activities.models.base import (
     ToolCallPart,
     ToolResultPart,
 )
-from activities.models.errors import ModelErrorType, config_error, from_exception, scrub
+from activities.models.errors import ModelErrorType, config_error, scrub
 from activities.models.heartbeat import StreamHeartbeat
+from activities.models.streaming import StreamingProvider
 from workflows.types import Usage
 
 __all__ = [
@@ -138,7 +137,7 @@ def _arguments(raw: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"_raw_arguments": raw}
 
 
-class OpenAIModel:
+class OpenAIModel(StreamingProvider):
     """A model behind the Chat Completions API (OpenAI or a compatible server).
 
     Args:
@@ -156,6 +155,8 @@ class OpenAIModel:
             and no ``OPENAI_BASE_URL`` names a local server, or the price file
             is unusable.
     """
+
+    bad_request_error = openai.BadRequestError
 
     key_env = "OPENAI_API_KEY"
     base_url_env = "OPENAI_BASE_URL"
@@ -192,10 +193,6 @@ class OpenAIModel:
         #: Optional request fields the server rejected; not sent again.
         self._dropped: set[str] = set()
         self._client = client or AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0)
-
-    async def aclose(self) -> None:
-        """Close the SDK client's connection pool (the agent does this when a run ends)."""
-        await self._client.close()
 
     def __repr__(self) -> str:
         return f"OpenAIModel({self.model_name!r}, base_url={scrub(str(self._client.base_url))!r})"
@@ -267,45 +264,6 @@ class OpenAIModel:
             self._token_param = other
             return True
         return False
-
-    async def request(self, request: ModelRequest) -> ModelResponse:
-        """Send one request (streamed) and return the complete response.
-
-        Raises:
-            ApplicationError: Classified failures (see :mod:`.errors`).
-        """
-        started = time.monotonic()
-        try:
-            async with asyncio.timeout(request.settings.timeout_s):
-                for _ in range(3):
-                    params = self._params(request)
-                    try:
-                        response = await self._stream(params)
-                        break
-                    except openai.BadRequestError as err:
-                        if not self._adapt(err, params):
-                            raise
-                else:  # pragma: no cover - three adaptations in a row
-                    raise ApplicationError(
-                        f"{self.model_id} kept rejecting the request",
-                        type=ModelErrorType.BAD_REQUEST,
-                        non_retryable=True,
-                    )
-        except Exception as exc:
-            error = from_exception(
-                exc,
-                model_id=self.model_id,
-                key_env=self.key_env,
-                base_url_env=self.base_url_env,
-                secrets=self._secrets,
-            )
-            if error is None:
-                raise
-            log.info("model call failed: %s", error)
-            raise error from None
-        response.usage.model_seconds = round(time.monotonic() - started, 6)
-        response.usage.cost_usd = pricing.cost_usd(self.model_id, response.usage)
-        return response
 
     async def _stream(self, params: dict[str, Any]) -> ModelResponse:
         heartbeat = StreamHeartbeat()
