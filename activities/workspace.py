@@ -26,6 +26,7 @@ __all__ = [
     "private_dir",
     "task_worktree",
     "remove_worktree",
+    "feature_text",
 ]
 
 _GIT_IDENTITY = ["-c", "user.name=Backforge", "-c", "user.email=backforge@localhost"]
@@ -301,7 +302,17 @@ def prepare(request: FeatureRequest, workflow_id: str) -> WorkspaceInfo:
     )
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(info.model_dump_json(indent=2))
+    # The request text stays here, not in every phase's input (history carries references).
+    record.with_suffix(".feature.txt").write_text(request.feature, encoding="utf-8")
     return info
+
+
+def feature_text(repo: str | Path, workflow_id: str) -> str:
+    """The feature request recorded by ``prepare`` for ``workflow_id``."""
+    path = private_dir(Path(repo)) / "features" / f"{_safe(workflow_id)}.feature.txt"
+    if not path.is_file():
+        raise WorkspaceError(f"{path} is missing; the feature branch was not prepared by Backforge")
+    return path.read_text(encoding="utf-8")
 
 
 def _safe(name: str) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +29,7 @@ from temporalio.client import WorkflowHandle
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runtime import start_dev_server  # noqa: E402
+from runtime import start_dev_server, temporal_binary  # noqa: E402
 from tests.test_end_to_end import FEATURE, answer_recommended  # noqa: E402
 from worker import build_worker  # noqa: E402
 from workflows.backend_feature import BackendFeatureWorkflow  # noqa: E402
@@ -90,6 +91,11 @@ async def run_once(env, model: str, repo: Path) -> dict:  # type: ignore[no-unty
     raw = history.to_json()
     desc = await handle.describe()
     server_bytes = desc.raw_description.workflow_execution_info.history_size_bytes
+    shown = subprocess.run(
+        [temporal_binary(), "workflow", "show", "--workflow-id", handle.id, "--output", "json",
+         "--address", env.client.service_client.config.target_host],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
     sizes: Counter[str] = Counter()
     test_seconds = 0.0
     scheduled: dict[int, tuple[str, float]] = {}
@@ -112,6 +118,7 @@ async def run_once(env, model: str, repo: Path) -> dict:  # type: ignore[no-unty
         "state": result.state,
         "history_bytes": server_bytes,
         "history_json_bytes": len(raw.encode()),
+        "temporal_show_json_bytes": len(shown),
         "events": len(history.events),
         "top_events": sizes.most_common(4),
         "generated_code_bytes": code_bytes,

@@ -221,11 +221,22 @@ async def test_parallel_tasks_ran_side_by_side_and_merged_in_order(clean_run: Ru
 
 
 async def test_history_stays_small(clean_run: Run) -> None:
+    # The server's figure, and the JSON export (what `temporal workflow show --output json` prints).
     assert clean_run.history_bytes < HISTORY_LIMIT_BYTES, clean_run.history_bytes
-    # History carries references, not content: no generated source in it.
     history = await clean_run.handle.fetch_history()
+    assert len(history.to_json().encode()) < HISTORY_LIMIT_BYTES
+    # History carries references, not content: no generated source in it, and the
+    # feature text only where the workflow starts and the branch is prepared.
     text = json.dumps(history.to_json_dict())
     assert "def create_app" not in text and "class BookmarkStore" not in text
+    inputs = [
+        e.activity_task_scheduled_event_attributes.input
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name.startswith("run_phase_")
+    ]
+    assert len(inputs) > 20
+    assert not any(b"per-user collections" in p.data for i in inputs for p in i.payloads)
 
 
 class FaultyModel:

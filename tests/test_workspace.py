@@ -20,6 +20,7 @@ from activities.workspace import (
     Workspace,
     WorkspaceError,
     check_repo_path,
+    feature_text,
     prepare,
     private_dir,
     short_name,
@@ -337,8 +338,9 @@ def test_prepare_is_idempotent_per_workflow_id(repo: Path) -> None:
     assert again.base_commit == first.base_commit
     assert again.head_commit == head
     assert branches(repo) == ["001-bookmarks-api-tags", "main"]
-    records = list((private_dir(repo) / "features").iterdir())
-    assert [p.name for p in records] == ["wf_1_odd_id.json"]
+    records = sorted(p.name for p in (private_dir(repo) / "features").iterdir())
+    assert records == ["wf_1_odd_id.feature.txt", "wf_1_odd_id.json"]
+    assert feature_text(repo, "wf/1:odd id") == FEATURE
 
 
 @pytest.mark.parametrize("dirt", ["modified", "untracked"])

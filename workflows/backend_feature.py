@@ -142,6 +142,7 @@ class BackendFeatureWorkflow:
             summary="prepare the feature branch",
         )
         self._head = self._ws.head_commit
+        self._ws = self._ws.model_copy(update={"head_commit": ""})  # kept in self._head
         await self._phase_run("constitution")
         await self._specify()
         await self._gate("spec", lambda comment: self._specify(guidance=comment))
@@ -338,7 +339,6 @@ class BackendFeatureWorkflow:
                 workflow_id=workflow.info().workflow_id,
                 phase=phase,  # type: ignore[arg-type]
                 invocation=invocation,
-                feature=self._request.feature,
                 workspace=self._ws,
                 base_commit=self._head,
                 model=self._request.model_for(phase),
@@ -350,7 +350,9 @@ class BackendFeatureWorkflow:
                 limits=self._request.agent_limits,
                 worktree=worktree,
             )
-            label = f"{phase} {task.id}: {task.title}" if task else f"{phase} (run {invocation})"
+            label = (
+                f"{phase} {task.id}: {task.title[:60]}" if task else f"{phase} (run {invocation})"
+            )
             try:
                 outcome = await workflow.execute_activity(
                     _ACTIVITIES[phase],

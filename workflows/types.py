@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from temporalio.common import SearchAttributeKey
 
 __all__ = [
@@ -77,7 +84,30 @@ SEARCH_ATTRIBUTES = (SA_PHASE, SA_AWAITING_HUMAN, SA_FEATURE)
 _MODEL_ID = re.compile(r"^(scripted|anthropic|openai):\S+$")
 
 
-class Usage(BaseModel):
+class Compact(BaseModel):
+    """A model whose JSON leaves out fields that still hold their default value.
+
+    Used for payloads that repeat in every history event (phase inputs and
+    outcomes, usage), so history stays small; parsing fills the defaults back in.
+    """
+
+    @model_serializer(mode="wrap")
+    def _drop_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if not isinstance(data, dict):
+            return data
+        for name, field in type(self).model_fields.items():
+            if field.is_required() or name not in data:
+                continue
+            default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+            if isinstance(default, BaseModel):
+                default = default.model_dump(mode="json")
+            if data[name] == default:
+                del data[name]
+        return data
+
+
+class Usage(Compact):
     """Token usage and cost, for one model call or summed over many."""
 
     input_tokens: int = 0
@@ -103,7 +133,7 @@ class Usage(BaseModel):
         )
 
 
-class AgentBudget(BaseModel):
+class AgentBudget(Compact):
     """Limits for one agent conversation (a phase, or one task); hitting one escalates."""
 
     max_turns: int = Field(default=40, ge=1, le=500)
@@ -171,17 +201,18 @@ class FeatureRequest(BaseModel):
         return self.phase_models.get(phase, self.model)
 
 
-class WorkspaceInfo(BaseModel):
+class WorkspaceInfo(Compact):
     """Where the feature lives: returned by the prepare step."""
 
     repo_path: str
     branch: str
     feature_dir: str  # e.g. specs/001-bookmarks-api (relative to repo)
     base_commit: str  # commit the branch was created from
-    head_commit: str
+    #: Branch head when prepared; phase inputs leave it empty (they carry their own base).
+    head_commit: str = ""
 
 
-class TaskItem(BaseModel):
+class TaskItem(Compact):
     """One line of tasks.md, as the workflow needs it (no long text)."""
 
     id: str  # T001
@@ -192,7 +223,7 @@ class TaskItem(BaseModel):
     done: bool = False
 
 
-class TestReport(BaseModel):
+class TestReport(Compact):
     """Outcome of one run of the generated project's tests."""
 
     __test__ = False  # not a pytest test class
@@ -213,7 +244,7 @@ class TestReport(BaseModel):
         return self.exit_code == 0 and self.failed == 0 and self.errors == 0 and self.passed > 0
 
 
-class PhaseInput(BaseModel):
+class PhaseInput(Compact):
     """Input of every phase activity."""
 
     workflow_id: str
@@ -222,8 +253,6 @@ class PhaseInput(BaseModel):
     #: feature. With the phase name it keys the run store, so a retried
     #: attempt of the same invocation replays the calls already paid for.
     invocation: int = 1
-    #: The feature request text (the rest of ``FeatureRequest`` stays in the workflow).
-    feature: str
     workspace: WorkspaceInfo
     base_commit: str
     model: str
@@ -247,7 +276,7 @@ class PhaseInput(BaseModel):
         return f"{self.phase}{task}-{self.invocation}"
 
 
-class PhaseOutcome(BaseModel):
+class PhaseOutcome(Compact):
     """Small result of a phase: a commit, paths and a summary."""
 
     phase: PhaseName
@@ -321,7 +350,7 @@ class RespondResult(BaseModel):
     message: str
 
 
-class PhaseRecord(BaseModel):
+class PhaseRecord(Compact):
     phase: str
     commit: str
     summary: str = ""
@@ -355,7 +384,7 @@ class FeatureStatus(BaseModel):
     message: str = ""
 
 
-class FeatureResult(BaseModel):
+class FeatureResult(Compact):
     workflow_id: str
     state: Literal["completed", "aborted"]
     branch: str
@@ -368,7 +397,7 @@ class FeatureResult(BaseModel):
     message: str = ""
 
 
-class DeliveryFacts(BaseModel):
+class DeliveryFacts(Compact):
     """What the report needs from the workflow; commits are read from git itself."""
 
     usage: Usage = Field(default_factory=Usage)
@@ -388,7 +417,7 @@ class MergeInput(BaseModel):
     commits: list[tuple[str, str]]  # (task id, commit made in the task's worktree)
 
 
-class MergeResult(BaseModel):
+class MergeResult(Compact):
     head: str
     merged: list[tuple[str, str]] = Field(default_factory=list)  # (task id, commit on the branch)
     #: Tasks not merged (a conflict, and every task after it): run them one by one.

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from activities.agent import AgentRun, render_prompt, run_agent, transcript_digest
 from activities.tools import Toolbox, escalate_spec, finish_spec
-from activities.workspace import Workspace, task_worktree
+from activities.workspace import Workspace, feature_text, task_worktree
 from workflows.types import PhaseInput, PhaseOutcome, TaskItem, Usage
 
 __all__ = [
@@ -118,8 +118,9 @@ async def commit_phase(
     return PhaseOutcome(
         phase=inp.phase,
         commit=commit,
-        artifacts=artifacts,
-        summary=summary[:300],
+        # Prompt history records are named by run key; listing them would only grow history.
+        artifacts=[a for a in artifacts if not a.startswith("history/")],
+        summary=summary[:160],
         usage=run.usage if run else Usage(),
         **extra,  # type: ignore[arg-type]
     )
@@ -175,7 +176,7 @@ async def model_phase(
     fd = inp.workspace.feature_dir
     task = render_prompt(
         prompt,
-        feature=inp.feature,
+        feature=feature_text(inp.workspace.repo_path, inp.workflow_id),
         feature_dir=fd,
         branch=inp.workspace.branch,
         guidance=guidance_block(inp),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.phases._common import commit_phase, open_workspace, parse_tasks
-from activities.workspace import Workspace
+from activities.workspace import Workspace, feature_text
 from workflows.types import DeliveryFacts, PhaseInput, PhaseOutcome
 
 _SEP = "\x1f"
@@ -48,7 +48,7 @@ def report_markdown(inp: PhaseInput, facts: DeliveryFacts, tasks_text: str, comm
     lines = [
         f"# Implementation report: {inp.workspace.branch}",
         "",
-        f"**Feature**: {inp.feature}  ",
+        f"**Feature**: {feature_text(inp.workspace.repo_path, inp.workflow_id)}  ",
         f"**Workflow**: `{inp.workflow_id}`  ",
         f"**Branch**: `{inp.workspace.branch}` (from `{inp.workspace.base_commit[:10]}`)  ",
         f"**Model**: `{inp.model}`",
