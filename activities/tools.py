@@ -16,7 +16,15 @@ from typing import Any
 from activities.models.base import ToolCallPart, ToolResultPart, ToolSpec
 from activities.workspace import PathRefused, Workspace
 
-__all__ = ["Toolbox", "ToolError", "FINISH", "ESCALATE", "finish_spec", "escalate_spec"]
+__all__ = [
+    "Toolbox",
+    "ToolError",
+    "FINISH",
+    "ESCALATE",
+    "QUESTION_SCHEMA",
+    "finish_spec",
+    "escalate_spec",
+]
 
 FINISH = "finish"
 ESCALATE = "escalate"
@@ -90,7 +98,7 @@ _RUN_TESTS = ToolSpec(
     parameters=_schema({"tests": {"type": "array", "items": _STR}}, []),
 )
 
-_QUESTION = {
+QUESTION_SCHEMA = {
     "type": "object",
     "properties": {
         "id": _STR,
@@ -132,7 +140,7 @@ def escalate_spec() -> ToolSpec:
                 "context": _STR,
                 "spec_says": _STR,
                 "problem": _STR,
-                "questions": {"type": "array", "items": _QUESTION},
+                "questions": {"type": "array", "items": QUESTION_SCHEMA},
                 "impact": _STR,
             },
             ["blocker_type", "context", "spec_says", "problem", "questions", "impact"],

@@ -13,9 +13,11 @@ import asyncio
 import json
 import re
 import subprocess
+import threading
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -537,7 +539,9 @@ class StandInFeatureWorkflow:
                 )
 
 
-async def test_status_answer_approve_list_and_watch(local_env: WorkflowEnvironment) -> None:
+async def test_status_answer_approve_list_and_watch(
+    local_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
     queue = unique("cli-stand-in")
     addr = address(local_env)
     async with Worker(
@@ -607,8 +611,16 @@ async def test_status_answer_approve_list_and_watch(local_env: WorkflowEnvironme
 
         # watch follows while a request is open, shows how to answer, ends with the result.
         # (The last answer goes through the client: CliRunner cannot run twice at once.)
+        shown = threading.Event()  # set when watch prints the open request
+        original = starter.print_request
+
+        def print_and_signal(*args: Any, **kwargs: Any) -> None:
+            original(*args, **kwargs)
+            shown.set()
+
+        monkeypatch.setattr(starter, "print_request", print_and_signal)
         watch = asyncio.create_task(invoke_async("--address", addr, "watch", wid))
-        await asyncio.sleep(1.5)
+        assert await asyncio.to_thread(shown.wait, 60), "watch never showed the open request"
         assert not watch.done()
         await handle.execute_update(
             "respond",

@@ -78,6 +78,15 @@ def snapshot(root: Path) -> dict[str, tuple[str, bytes | str]]:
     return snap
 
 
+async def refused(layout: dict[str, Path], tb: Toolbox, name: str, **arguments: object) -> str:
+    """Call a tool that must refuse: an error result, and nothing on disk changed."""
+    before = snapshot(layout["root"])
+    result = await call(tb, name, **arguments)
+    assert result.is_error, result.content
+    assert snapshot(layout["root"]) == before
+    return result.content
+
+
 async def call(tb: Toolbox, name: str, **arguments: object) -> ToolResultPart:
     result = await tb.execute(ToolCallPart(id="call_1", name=name, arguments=arguments))
     assert isinstance(result, ToolResultPart)
@@ -208,43 +217,33 @@ async def test_nul_byte_in_path_is_a_tool_error(toolbox: Toolbox) -> None:
 async def test_missing_file_is_a_tool_error(
     layout: dict[str, Path], toolbox: Toolbox, name: str, args: dict[str, object]
 ) -> None:
-    before = snapshot(layout["root"])
-    result = await call(toolbox, name, **args)
-    assert result.is_error
-    assert "no such file" in result.content
-    assert str(args["path"]) in result.content
-    assert snapshot(layout["root"]) == before
+    content = await refused(layout, toolbox, name, **args)
+    assert "no such file" in content
+    assert str(args["path"]) in content
     assert not (layout["repo"] / "nope.py").exists()
 
 
 async def test_delete_file_refuses_a_directory(layout: dict[str, Path], toolbox: Toolbox) -> None:
-    before = snapshot(layout["root"])
-    result = await call(toolbox, "delete_file", path="sub")
-    assert result.is_error
-    assert "sub" in result.content
-    assert snapshot(layout["root"]) == before
+    content = await refused(layout, toolbox, "delete_file", path="sub")
+    assert "sub" in content
 
 
 async def test_create_file_on_a_directory_is_a_tool_error(
     layout: dict[str, Path], toolbox: Toolbox
 ) -> None:
-    before = snapshot(layout["root"])
-    result = await call(toolbox, "create_file", path="sub", content="x")
-    assert result.is_error
-    assert "directory" in result.content
-    assert snapshot(layout["root"]) == before
+    content = await refused(layout, toolbox, "create_file", path="sub", content="x")
+    assert "directory" in content
 
 
 async def test_replace_non_unique_leaves_file_byte_for_byte(
     layout: dict[str, Path], toolbox: Toolbox
 ) -> None:
-    before = snapshot(layout["root"])
-    result = await call(toolbox, "replace_text", path="dup.txt", old_text="x = 1", new_text="z")
-    assert result.is_error
-    assert "2 times" in result.content
-    assert "dup.txt" in result.content
-    assert "Nothing changed" in result.content
-    assert snapshot(layout["root"]) == before
+    content = await refused(
+        layout, toolbox, "replace_text", path="dup.txt", old_text="x = 1", new_text="z"
+    )
+    assert "2 times" in content
+    assert "dup.txt" in content
+    assert "Nothing changed" in content
     assert toolbox.changed == set()
 
 
@@ -277,11 +276,10 @@ async def test_replace_not_found_without_hint_when_first_line_absent(
 
 
 async def test_replace_empty_old_text_is_refused(layout: dict[str, Path], toolbox: Toolbox) -> None:
-    before = snapshot(layout["root"])
-    result = await call(toolbox, "replace_text", path="dup.txt", old_text="", new_text="z")
-    assert result.is_error
-    assert "old_text is empty" in result.content
-    assert snapshot(layout["root"]) == before
+    content = await refused(
+        layout, toolbox, "replace_text", path="dup.txt", old_text="", new_text="z"
+    )
+    assert "old_text is empty" in content
 
 
 async def test_replace_unique_changes_exactly_that_text(
@@ -336,11 +334,8 @@ async def test_unknown_tool_is_a_tool_error_listing_the_tools(
 async def test_missing_or_unknown_arguments_are_tool_errors(
     layout: dict[str, Path], toolbox: Toolbox, name: str, args: dict[str, object]
 ) -> None:
-    before = snapshot(layout["root"])
-    result = await call(toolbox, name, **args)
-    assert result.is_error
-    assert f"bad arguments for {name}" in result.content
-    assert snapshot(layout["root"]) == before
+    content = await refused(layout, toolbox, name, **args)
+    assert f"bad arguments for {name}" in content
 
 
 @pytest.mark.parametrize(
@@ -354,28 +349,19 @@ async def test_missing_or_unknown_arguments_are_tool_errors(
 async def test_wrongly_typed_arguments_are_tool_errors(
     layout: dict[str, Path], toolbox: Toolbox, name: str, args: dict[str, object]
 ) -> None:
-    before = snapshot(layout["root"])
-    result = await call(toolbox, name, **args)
-    assert result.is_error
-    assert snapshot(layout["root"]) == before
+    await refused(layout, toolbox, name, **args)
 
 
 async def test_create_file_below_a_file_is_a_tool_error(
     layout: dict[str, Path], toolbox: Toolbox
 ) -> None:
-    before = snapshot(layout["root"])
-    result = await call(toolbox, "create_file", path="app/main.py/x.py", content="x")
-    assert result.is_error
-    assert snapshot(layout["root"]) == before
+    await refused(layout, toolbox, "create_file", path="app/main.py/x.py", content="x")
 
 
 async def test_create_file_with_bad_content_leaves_no_directories(
     layout: dict[str, Path], toolbox: Toolbox
 ) -> None:
-    before = snapshot(layout["root"])
-    result = await call(toolbox, "create_file", path="newpkg/deep/x.py", content=5)
-    assert result.is_error
-    assert snapshot(layout["root"]) == before
+    await refused(layout, toolbox, "create_file", path="newpkg/deep/x.py", content=5)
 
 
 # ---------------------------------------------------------------------------
@@ -546,11 +532,10 @@ async def test_create_file_creates_parents_and_reports(
 async def test_insert_text_out_of_bounds_changes_nothing(
     layout: dict[str, Path], toolbox: Toolbox, after_line: int
 ) -> None:
-    before = snapshot(layout["root"])
-    result = await call(toolbox, "insert_text", path="ten.txt", after_line=after_line, text="x")
-    assert result.is_error
-    assert "between 0 and 10" in result.content
-    assert snapshot(layout["root"]) == before
+    content = await refused(
+        layout, toolbox, "insert_text", path="ten.txt", after_line=after_line, text="x"
+    )
+    assert "between 0 and 10" in content
 
 
 async def test_insert_text_at_top_middle_and_end(layout: dict[str, Path], toolbox: Toolbox) -> None:

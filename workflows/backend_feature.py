@@ -604,11 +604,12 @@ class BackendFeatureWorkflow:
         self._responses[request.id] = response
 
     # ---- visibility ------------------------------------------------------
+    def _visible_state(self) -> str:
+        return "waiting" if self._state == "running" and self._open else self._state
+
     @workflow.query
     def status(self) -> FeatureStatus:
-        state = self._state
-        if state == "running" and self._open:
-            state = "waiting"
+        state = self._visible_state()
         return FeatureStatus(
             workflow_id=workflow.info().workflow_id,
             feature=self._request.feature,
@@ -645,7 +646,7 @@ class BackendFeatureWorkflow:
     def _details(self) -> str:
         done = sum(t.done for t in self._tasks)
         lines = [
-            f"**Phase**: {self._phase} · **State**: {self.status().state}",
+            f"**Phase**: {self._phase} · **State**: {self._visible_state()}",
             f"**Branch**: `{self._branch()}` at `{self._short(self._head)}`",
             f"**Tasks**: {done}/{len(self._tasks)} · **Fix rounds**: {self._fix_rounds}",
             f"**Usage**: {self._usage.model_calls} calls, {self._usage.input_tokens}+{self._usage.output_tokens} tokens, ${self._usage.cost_usd:.4f}",

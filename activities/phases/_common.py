@@ -118,8 +118,7 @@ async def commit_phase(
     return PhaseOutcome(
         phase=inp.phase,
         commit=commit,
-        # Prompt history records are named by run key; listing them would only grow history.
-        artifacts=[a for a in artifacts if not a.startswith("history/")],
+        artifacts=artifacts,
         summary=summary[:160],
         usage=run.usage if run else Usage(),
         **extra,  # type: ignore[arg-type]
@@ -159,18 +158,17 @@ async def model_phase(
     prompt: str,
     context_docs: tuple[str, ...],
     required: list[str],
-    subject: str,
     finish_extra: dict | None = None,
     finish_required: list[str] | None = None,
     check: Callable[[Workspace, dict], str | None] | None = None,
     toolbox_factory: Callable[[Workspace], Toolbox] = Toolbox,
     escalate: bool = False,
     **prompt_values: object,
-) -> tuple[Workspace, AgentRun, str]:
+) -> tuple[Workspace, AgentRun]:
     """Reset, run the agent until it finishes with ``required`` files present, record history.
 
-    Returns the workspace, the finished run and the prompt history path; the
-    caller commits.
+    Returns the workspace and the finished run; the caller commits. The prompt
+    history record is written under ``history/prompts/`` (named by run key).
     """
     ws = await open_workspace(inp)
     fd = inp.workspace.feature_dir
@@ -200,5 +198,5 @@ async def model_phase(
         check_finish=_check,
         escalate_tool=escalate_spec() if escalate else None,
     )
-    history = await asyncio.to_thread(record_prompt_history, ws, inp, task, run)
-    return ws, run, history
+    await asyncio.to_thread(record_prompt_history, ws, inp, task, run)
+    return ws, run

@@ -11,12 +11,11 @@ from workflows.types import PhaseInput, PhaseOutcome
 @activity.defn
 async def run_phase_analyze(inp: PhaseInput) -> PhaseOutcome:
     path = f"{inp.workspace.feature_dir}/analysis.md"
-    ws, run, history = await model_phase(
+    ws, run = await model_phase(
         inp,
         prompt="analyze",
         context_docs=("constitution", "spec", "plan", "tasks"),
         required=[path],
-        subject="analyze",
         finish_extra={"blocking_findings": {"type": "integer", "minimum": 0}},
         finish_required=["blocking_findings"],
     )
@@ -26,7 +25,7 @@ async def run_phase_analyze(inp: PhaseInput) -> PhaseOutcome:
         ws,
         inp,
         f"analyze: {blocking} blocking finding(s)",
-        artifacts=[path, history],
+        artifacts=[path],
         summary=finish.get("summary", ""),
         run=run,
         blocking_findings=blocking,

@@ -12,19 +12,18 @@ CONSTITUTION = ".specify/memory/constitution.md"
 
 @activity.defn
 async def run_phase_constitution(inp: PhaseInput) -> PhaseOutcome:
-    ws, run, history = await model_phase(
+    ws, run = await model_phase(
         inp,
         prompt="constitution",
         context_docs=("constitution",),
         required=[CONSTITUTION],
-        subject="constitution",
     )
     summary = (run.finish or {}).get("summary", "")
     return await commit_phase(
         ws,
         inp,
         "constitution: project principles",
-        artifacts=[CONSTITUTION, history],
+        artifacts=[CONSTITUTION],
         summary=summary,
         run=run,
     )

@@ -27,12 +27,11 @@ async def run_phase_fix(inp: PhaseInput) -> PhaseOutcome:
         if from_analysis
         else f"The project's tests fail (fix round {inp.invocation})."
     )
-    ws, run, history = await model_phase(
+    ws, run = await model_phase(
         inp,
         prompt="fix",
         context_docs=("constitution", "spec", "plan", "data-model"),
         required=[],
-        subject="fix",
         toolbox_factory=toolbox_with_tests,
         reason=reason,
         evidence="\n\n".join(evidence),
@@ -42,7 +41,7 @@ async def run_phase_fix(inp: PhaseInput) -> PhaseOutcome:
         ws,
         inp,
         f"fix: round {inp.invocation}",
-        artifacts=sorted(run.changed) + [history],
+        artifacts=sorted(run.changed),
         summary=summary,
         run=run,
     )

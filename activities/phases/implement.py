@@ -67,12 +67,11 @@ async def run_phase_implement(inp: PhaseInput) -> PhaseOutcome:
         raise ApplicationError(
             f"{inp.task_id} is not in {tasks_path}", type="BadInput", non_retryable=True
         )
-    ws, run, history = await model_phase(
+    ws, run = await model_phase(
         inp,
         prompt="implement",
         context_docs=("constitution", "spec", "plan", "data-model", "tasks"),
         required=[],
-        subject=inp.task_id,
         toolbox_factory=toolbox_with_tests,
         escalate=True,
         task_id=inp.task_id,
@@ -89,7 +88,7 @@ async def run_phase_implement(inp: PhaseInput) -> PhaseOutcome:
             ws,
             inp,
             f"{inp.task_id}: work so far (escalated)",
-            artifacts=[history],
+            artifacts=[],
             summary=request.title,
             run=run,
             human_requests=[request],
@@ -101,7 +100,7 @@ async def run_phase_implement(inp: PhaseInput) -> PhaseOutcome:
         ws,
         inp,
         f"{inp.task_id}: {line.title}",
-        artifacts=sorted(run.changed) + [tasks_path, history],
+        artifacts=[*sorted(run.changed), tasks_path],
         summary=summary,
         run=run,
     )

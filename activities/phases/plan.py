@@ -13,18 +13,17 @@ PLAN_FILES = ("plan.md", "research.md", "data-model.md", "contracts/openapi.yaml
 @activity.defn
 async def run_phase_plan(inp: PhaseInput) -> PhaseOutcome:
     files = [f"{inp.workspace.feature_dir}/{name}" for name in PLAN_FILES]
-    ws, run, history = await model_phase(
+    ws, run = await model_phase(
         inp,
         prompt="plan",
         context_docs=("constitution", "spec"),
         required=files,
-        subject="plan",
     )
     return await commit_phase(
         ws,
         inp,
         "plan: research, data model, contract",
-        artifacts=[*files, history],
+        artifacts=files,
         summary=(run.finish or {}).get("summary", ""),
         run=run,
     )

@@ -13,7 +13,7 @@ import re
 from temporalio import activity
 
 from activities.phases._common import commit_phase, model_phase
-from activities.tools import _QUESTION
+from activities.tools import QUESTION_SCHEMA
 from activities.workspace import Workspace
 from workflows.types import HumanQuestion, HumanRequest, PhaseInput, PhaseOutcome
 
@@ -77,13 +77,12 @@ def _check(ws: Workspace, args: dict, spec: str) -> str | None:
 @activity.defn
 async def run_phase_specify(inp: PhaseInput) -> PhaseOutcome:
     spec = f"{inp.workspace.feature_dir}/spec.md"
-    ws, run, history = await model_phase(
+    ws, run = await model_phase(
         inp,
         prompt="specify",
         context_docs=("constitution",),
         required=[spec],
-        subject="spec",
-        finish_extra={"questions": {"type": "array", "items": _QUESTION}},
+        finish_extra={"questions": {"type": "array", "items": QUESTION_SCHEMA}},
         finish_required=["questions"],
         check=lambda w, args: _check(w, args, spec),
         clarifications=_clarifications_text(inp),
@@ -113,7 +112,7 @@ async def run_phase_specify(inp: PhaseInput) -> PhaseOutcome:
         ws,
         inp,
         subject,
-        artifacts=[spec, history],
+        artifacts=[spec],
         summary=finish.get("summary", ""),
         run=run,
         human_requests=requests,

@@ -23,12 +23,11 @@ def _check(ws: Workspace, path: str) -> str | None:
 @activity.defn
 async def run_phase_tasks(inp: PhaseInput) -> PhaseOutcome:
     path = f"{inp.workspace.feature_dir}/tasks.md"
-    ws, run, history = await model_phase(
+    ws, run = await model_phase(
         inp,
         prompt="tasks",
         context_docs=("constitution", "spec", "plan", "data-model"),
         required=[path],
-        subject="tasks",
         check=lambda w, _args: _check(w, path),
     )
     tasks = parse_tasks(ws.read(path))
@@ -36,7 +35,7 @@ async def run_phase_tasks(inp: PhaseInput) -> PhaseOutcome:
         ws,
         inp,
         f"tasks: {len(tasks)} tasks",
-        artifacts=[path, history],
+        artifacts=[path],
         summary=(run.finish or {}).get("summary", ""),
         run=run,
         tasks=tasks,

@@ -10,16 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from typing import TYPE_CHECKING
 
 from temporalio import activity
 
 from activities.phases._common import commit_phase, open_workspace
+from activities.sandbox import SandboxLimits, ensure_project_env, run_sandboxed
 from activities.workspace import Workspace
 from workflows.types import PhaseInput, PhaseOutcome, TestReport
-
-if TYPE_CHECKING:
-    from activities.sandbox import SandboxLimits
 
 __all__ = ["run_phase_test", "run_project_tests", "parse_pytest_summary"]
 
@@ -64,8 +61,6 @@ async def run_project_tests(
     ws: Workspace, selection: list[str], *, limits: SandboxLimits | None = None
 ) -> tuple[TestReport, str]:
     """Install the project's declared deps (cached) and run pytest; return report and output."""
-    from activities.sandbox import ensure_project_env, run_sandboxed
-
     async with _heartbeat("tests"):
         env = await ensure_project_env(ws.root)
         if not env.ok:
