@@ -27,6 +27,7 @@ __all__ = [
     "task_worktree",
     "remove_worktree",
     "feature_text",
+    "init_repo",
 ]
 
 _GIT_IDENTITY = ["-c", "user.name=Backforge", "-c", "user.email=backforge@localhost"]
@@ -232,16 +233,32 @@ def remove_worktree(repo: str | Path, path: str | Path) -> None:
     git(Path(repo), "worktree", "remove", "--force", str(path), check=False)
 
 
-def _initialise(repo: Path) -> None:
+def init_repo(
+    repo: Path, *, files: dict[str, str] | None = None, message: str = "Initial commit"
+) -> str:
+    """Make ``repo`` a git repository on ``main`` with a first commit; return its SHA.
+
+    ``files`` (repo-relative path -> text) are written first; without them a
+    README.md is written unless one exists. An existing repository with commits
+    is left as it is.
+
+    Raises:
+        WorkspaceError: git is missing or the directory is not writable.
+    """
     repo.mkdir(parents=True, exist_ok=True)
     if not (repo / ".git").exists():
         git(repo, "init", "-q", "-b", "main")
-    if git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False) == "":
-        readme = repo / "README.md"
-        if not readme.exists():
-            readme.write_text(f"# {repo.name}\n\nService repository managed with Backforge.\n")
-        git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", "Initial commit")
+    head = git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False)
+    if head:
+        return head
+    if not files and not (repo / "README.md").exists():
+        files = {"README.md": f"# {repo.name}\n\nService repository managed with Backforge.\n"}
+    for rel, text in (files or {}).items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text, encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
 
 
 def _feature_base(repo: Path) -> str:
@@ -279,7 +296,7 @@ def prepare(request: FeatureRequest, workflow_id: str) -> WorkspaceInfo:
     except ValueError as err:
         raise WorkspaceError(str(err)) from err
     repo = Path(request.repo_path).expanduser().resolve()
-    _initialise(repo)
+    init_repo(repo)
     record = private_dir(repo) / "features" / f"{_safe(workflow_id)}.json"
     if record.exists():
         info = WorkspaceInfo.model_validate_json(record.read_text())
