@@ -15,7 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
-from workflows.types import SEARCH_ATTRIBUTES
+from contract import SEARCH_ATTRIBUTES
 
 __all__ = [
     "DEFAULT_ADDRESS",

@@ -14,38 +14,85 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities import ALL_ACTIVITIES
+from activities.phases.analyze import AnalyzePhase
+from activities.phases.constitution import ConstitutionPhase
+from activities.phases.deliver import DeliverPhase
+from activities.phases.fix import FixPhase
+from activities.phases.implement import ImplementPhase
+from activities.phases.merge import MergeStep
+from activities.phases.plan import PlanPhase
+from activities.phases.prepare import PrepareStep, ResetStep
+from activities.phases.specify import SpecifyPhase
+from activities.phases.tasks import TasksPhase
+from activities.phases.testing import TestPhase
+from activities.services import Services
+from contract import TASK_QUEUE
 from runtime import DEFAULT_DATA_DIR, connect, start_dev_server
 from workflows.backend_feature import BackendFeatureWorkflow
-from workflows.types import TASK_QUEUE
 
-__all__ = ["build_worker", "main"]
+__all__ = ["activities", "build_worker", "main"]
+
+
+def activities(services: Services) -> list[Callable[..., Any]]:
+    """Every activity of the pipeline, bound to ``services``."""
+    return [
+        PrepareStep(services).run,
+        ResetStep(services).run,
+        ConstitutionPhase(services).run,
+        SpecifyPhase(services).run,
+        PlanPhase(services).run,
+        TasksPhase(services).run,
+        ImplementPhase(services).run,
+        MergeStep(services).run,
+        TestPhase(services).run,
+        FixPhase(services).run,
+        AnalyzePhase(services).run,
+        DeliverPhase(services).run,
+    ]
 
 
 def build_worker(
     client: Client,
     *,
     task_queue: str = TASK_QUEUE,
-    activities: list | None = None,
+    services: Services | None = None,
+    activity_overrides: list[Callable[..., Any]] | None = None,
     drain_seconds: float = 30.0,
 ) -> Worker:
-    """A worker with the workflow and every phase activity registered."""
+    """A worker with the workflow and every activity registered.
+
+    Args:
+        services: What the activities use (models, workspaces); defaults to ``Services()``.
+        activity_overrides: Activities registered instead of the real ones with the same
+            name (tests register fakes this way).
+    """
+    registered = {_name(a): a for a in activities(services or Services())}
+    for fake in activity_overrides or []:
+        registered[_name(fake)] = fake
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[BackendFeatureWorkflow],
-        activities=activities if activities is not None else ALL_ACTIVITIES,
+        activities=list(registered.values()),
         # Git and file work runs in threads from async activities.
         activity_executor=ThreadPoolExecutor(max_workers=8),
         max_concurrent_activities=8,
         graceful_shutdown_timeout=timedelta(seconds=drain_seconds),
     )
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    defn = getattr(fn, "__temporal_activity_definition", None)
+    return defn.name if defn is not None else fn.__name__
 
 
 async def _run(args: argparse.Namespace) -> None:
@@ -80,9 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--namespace", default=None, help="namespace (env TEMPORAL_NAMESPACE)")
     parser.add_argument("--task-queue", default=TASK_QUEUE)
     parser.add_argument("--dev", action="store_true", help="start the embedded dev server too")
-    parser.add_argument(
-        "--data-dir", default=DEFAULT_DATA_DIR, type=lambda p: __import__("pathlib").Path(p)
-    )
+    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR, type=Path)
     parser.add_argument("--drain-seconds", type=float, default=30.0)
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -1,55 +1,108 @@
 """The agent loop every model-driven phase runs.
 
 The model gets a system prompt, the stable project context, the task, and a
-toolset. It works through tool calls until it calls ``finish`` (validated by
-the phase; a rejected finish goes back as a tool error) or ``escalate``.
-Every response goes through the run store first, so a retried attempt
-replays what was already paid for.
+toolset. It works through tool calls until it calls ``finish`` or ``escalate``.
+Both tools are derived from pydantic models (the phase's ``Finish`` and
+``Escalation``); a call that does not validate, or that the phase's own check
+rejects, goes back to the model as a tool error. Every response goes through
+the run store first, so a retried attempt replays what was already paid for.
 """
 
 from __future__ import annotations
 
 import logging
-import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
-from typing import Any
+from typing import Generic, Literal, TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import prompts
 from activities.models import (
+    CallOrigin,
     Message,
     ModelError,
     ModelRequest,
     ModelSettings,
     RecordingModel,
-    RunStore,
     TextPart,
+    ToolCallPart,
     ToolResultPart,
-    ToolSpec,
-    resolve_model,
 )
-from activities.tools import ESCALATE, FINISH, Toolbox
-from activities.workspace import Workspace
-from workflows.types import PhaseInput, Usage
+from activities.models.structured import model_tool, parse_arguments
+from activities.tools import Toolbox
+from contract import AgentBudget, HumanOption, HumanQuestion, Usage
 
-__all__ = ["AgentRun", "run_agent", "render_prompt", "call_marker"]
+__all__ = [
+    "FINISH",
+    "ESCALATE",
+    "Finish",
+    "Question",
+    "AgentRun",
+    "run_agent",
+    "transcript_digest",
+]
 
 log = logging.getLogger(__name__)
 
-#: Checks a finish call's arguments; returns an error message for the model, or None.
-FinishCheck = Callable[[dict[str, Any]], str | None]
+FINISH = "finish"
+ESCALATE = "escalate"
+
+F = TypeVar("F", bound="Finish")
+E = TypeVar("E", bound=BaseModel)
+
+
+class Finish(BaseModel):
+    """Call once the work is complete, with a one-paragraph summary of what you did."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary: str = Field(description="One paragraph: what you did and why.")
+
+
+class Option(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(description="A, B, C ...")
+    answer: str
+    implications: str = ""
+
+
+class Question(BaseModel):
+    """A question for a person, with options and a recommendation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="Q1, Q2, ...")
+    text: str
+    options: list[Option] = Field(min_length=2, max_length=5)
+    recommended: str = Field(description="The key of the option you recommend.")
+
+    def human(self) -> HumanQuestion:
+        """The question as the workflow asks it."""
+        return HumanQuestion(
+            id=self.id,
+            text=self.text,
+            options=[HumanOption(**o.model_dump()) for o in self.options],
+            recommended=self.recommended,
+        )
+
+    def problem(self) -> str | None:
+        keys = [o.key for o in self.options]
+        if self.recommended not in keys:
+            return f"question {self.id}: recommended must be one of {keys}"
+        return None
 
 
 @dataclass
-class AgentRun:
+class AgentRun(Generic[F]):
     """What a finished conversation leaves behind."""
 
-    finish: dict[str, Any] | None = None
-    escalation: dict[str, Any] | None = None
+    finish: F | None = None
+    escalation: BaseModel | None = None
     usage: Usage = field(default_factory=Usage)
     turns: int = 0
     changed: set[str] = field(default_factory=set)
@@ -57,149 +110,142 @@ class AgentRun:
     live_calls: int = 0
     replayed_calls: int = 0
 
-
-def call_marker(inp: PhaseInput) -> str:
-    """``backforge-call: implement/T003#1``: names the conversation in the prompt."""
-    task = f"/{inp.task_id}" if inp.task_id else ""
-    return f"backforge-call: {inp.phase}{task}#{inp.invocation}"
-
-
-def render_prompt(name: str, **values: Any) -> str:
-    """Fill ``activities/prompts/<name>.md`` (``$name`` placeholders)."""
-    text = resources.files("activities.prompts").joinpath(f"{name}.md").read_text("utf-8")
-    return string.Template(text).safe_substitute({k: str(v) for k, v in values.items()})
+    @property
+    def summary(self) -> str:
+        if self.finish is not None:
+            return self.finish.summary
+        return str(getattr(self.escalation, "problem", ""))
 
 
-def _tags(inp: PhaseInput) -> dict[str, str]:
-    tags = {
-        "phase": inp.phase,
-        "invocation": str(inp.invocation),
-        "feature_dir": inp.workspace.feature_dir,
-        "branch": inp.workspace.branch,
-    }
-    if inp.task_id:
-        tags["task"] = inp.task_id
-    return tags
+#: Checks a validated finish against the workspace; returns a message for the model, or None.
+FinishCheck = Callable[[F], str | None]
+
+
+def _stop(kind: Literal["turns", "tokens", "seconds"], run_key: str, detail: str) -> ApplicationError:
+    names = {"turns": "AgentTurnLimit", "tokens": "AgentTokenLimit", "seconds": "AgentTimeLimit"}
+    return ApplicationError(f"{run_key}: {detail}", type=names[kind], non_retryable=True)
 
 
 async def run_agent(
-    inp: PhaseInput,
-    ws: Workspace,
+    model: RecordingModel,
     *,
+    run_key: str,
+    origin: CallOrigin,
+    limits: AgentBudget,
     system: str,
     context: str,
     task: str,
     toolbox: Toolbox,
-    finish_tool: ToolSpec,
-    check_finish: FinishCheck | None = None,
-    escalate_tool: ToolSpec | None = None,
+    finish: type[F],
+    check_finish: FinishCheck[F] | None = None,
+    escalation: type[BaseModel] | None = None,
     max_output_tokens: int = 8192,
-) -> AgentRun:
+) -> AgentRun[F]:
     """Run one conversation to ``finish`` or ``escalate``.
 
     Raises:
         ApplicationError: non-retryable when the script/config is wrong or a
             limit is hit (the workflow turns it into an escalation).
     """
-    limits = inp.limits
     started = time.monotonic()
-    try:
-        inner = resolve_model(inp.model)
-    except (ValueError, ModelError) as err:
-        raise ApplicationError(str(err), type="ModelConfigError", non_retryable=True) from err
-    # The run store lives in the main repo even when the phase works in a task worktree.
-    model = RecordingModel(inner, RunStore(inp.workspace.repo_path, inp.workflow_id, inp.run_key))
-    tools = [*toolbox.specs(), finish_tool, *([escalate_tool] if escalate_tool else [])]
+    tools = [
+        *toolbox.specs(),
+        model_tool(finish, name=FINISH),
+        *([model_tool(escalation, name=ESCALATE)] if escalation else []),
+    ]
     # The call marker goes after the task, not in the system prompt, so the
     # system prompt and context stay a byte-identical, cacheable prefix.
-    messages: list[Message] = [Message.user(f"{task.rstrip()}\n\n{call_marker(inp)}\n")]
-    run = AgentRun()
+    marker = f"backforge-call: {origin.phase}{f'/{origin.task_id}' if origin.task_id else ''}#{origin.invocation}"
+    messages: list[Message] = [Message.user(f"{task.rstrip()}\n\n{marker}\n")]
+    run: AgentRun[F] = AgentRun()
 
-    try:
-        for turn in range(1, limits.max_turns + 1):
-            if activity.in_activity():
-                activity.heartbeat(f"{inp.run_key} turn {turn}")
-            request = ModelRequest(
-                system=system,
-                context=context,
-                messages=messages,
-                tools=tools,
-                settings=ModelSettings(max_tokens=max_output_tokens),
-                tags=_tags(inp),
+    for turn in range(1, limits.max_turns + 1):
+        if activity.in_activity():
+            activity.heartbeat(f"{run_key} turn {turn}")
+        request = ModelRequest(
+            system=system,
+            context=context,
+            messages=messages,
+            tools=tools,
+            settings=ModelSettings(max_tokens=max_output_tokens),
+            origin=origin,
+        )
+        try:
+            response = await model.request(request)
+        except ModelError as err:
+            raise ApplicationError(str(err), type="ModelScriptError", non_retryable=True) from err
+        run.usage = run.usage + response.usage
+        run.turns = turn
+        messages.append(Message(role="assistant", parts=list(response.parts)))
+        u = run.usage
+        spent = u.input_tokens + u.cache_read_tokens + u.cache_write_tokens + u.output_tokens
+        if spent > limits.max_tokens:
+            raise _stop(
+                "tokens",
+                run_key,
+                f"spent {spent} tokens, over the limit of {limits.max_tokens}; "
+                "raise agent_limits.max_tokens or split the task",
             )
-            try:
-                response = await model.request(request)
-            except ModelError as err:
-                raise ApplicationError(
-                    str(err), type="ModelScriptError", non_retryable=True
-                ) from err
-            run.usage = run.usage + response.usage
-            run.turns = turn
-            messages.append(Message(role="assistant", parts=list(response.parts)))
-            u = run.usage
-            spent = u.input_tokens + u.cache_read_tokens + u.cache_write_tokens + u.output_tokens
-            if spent > limits.max_tokens:
-                raise ApplicationError(
-                    f"{inp.run_key}: spent {spent} tokens, over the limit of {limits.max_tokens}; "
-                    "raise agent_limits.max_tokens or split the task",
-                    type="AgentTokenLimit",
-                    non_retryable=True,
-                )
-            elapsed = time.monotonic() - started
-            if elapsed > limits.max_seconds:
-                raise ApplicationError(
-                    f"{inp.run_key}: ran {elapsed:.0f}s, over the limit of {limits.max_seconds}s; "
-                    "raise agent_limits.max_seconds or split the task",
-                    type="AgentTimeLimit",
-                    non_retryable=True,
-                )
-            calls = response.tool_calls
-            if not calls:
-                messages.append(
-                    Message.user(
-                        "Continue with tool calls. Call `finish` when the work is complete."
-                    )
-                )
-                continue
-            results: list[ToolResultPart] = []
-            for call in calls:
-                if call.name == FINISH:
-                    problem = check_finish(call.arguments) if check_finish else None
-                    if problem is None:
-                        run.finish = call.arguments
-                        results.append(
-                            ToolResultPart(tool_call_id=call.id, name=FINISH, content="ok")
-                        )
-                    else:
-                        results.append(
-                            ToolResultPart(
-                                tool_call_id=call.id, name=FINISH, content=problem, is_error=True
-                            )
-                        )
-                elif call.name == ESCALATE and escalate_tool is not None:
-                    run.escalation = call.arguments
-                    results.append(
-                        ToolResultPart(tool_call_id=call.id, name=ESCALATE, content="escalated")
-                    )
-                else:
-                    results.append(await toolbox.execute(call))
-            messages.append(Message(role="user", parts=list(results)))
-            if run.finish is not None or run.escalation is not None:
-                break
-        else:
-            raise ApplicationError(
-                f"{inp.run_key}: the model did not call finish within {limits.max_turns} turns; "
-                "raise agent_limits.max_turns or give guidance",
-                type="AgentTurnLimit",
-                non_retryable=True,
+        elapsed = time.monotonic() - started
+        if elapsed > limits.max_seconds:
+            raise _stop(
+                "seconds",
+                run_key,
+                f"ran {elapsed:.0f}s, over the limit of {limits.max_seconds}s; "
+                "raise agent_limits.max_seconds or split the task",
             )
-    finally:
-        await model.aclose()
+        calls = response.tool_calls
+        if not calls:
+            messages.append(Message.user(prompts.render("continue")))
+            continue
+        results: list[ToolResultPart] = []
+        for call in calls:
+            if call.name == FINISH:
+                results.append(_finish(call, finish, check_finish, run))
+            elif call.name == ESCALATE and escalation is not None:
+                results.append(_escalate(call, escalation, run))
+            else:
+                results.append(await toolbox.execute(call))
+        messages.append(Message(role="user", parts=list(results)))
+        if run.finish is not None or run.escalation is not None:
+            break
+    else:
+        raise _stop(
+            "turns",
+            run_key,
+            f"the model did not call finish within {limits.max_turns} turns; "
+            "raise agent_limits.max_turns or give guidance",
+        )
     run.changed = set(toolbox.changed)
     run.transcript = messages
     run.live_calls = model.live_calls
     run.replayed_calls = model.replayed_calls
     return run
+
+
+def _result(call: ToolCallPart, content: str, *, error: bool) -> ToolResultPart:
+    return ToolResultPart(tool_call_id=call.id, name=call.name, content=content, is_error=error)
+
+
+def _finish(
+    call: ToolCallPart, finish: type[F], check: FinishCheck[F] | None, run: AgentRun[F]
+) -> ToolResultPart:
+    value = parse_arguments(finish, call.arguments)
+    if isinstance(value, str):
+        return _result(call, f"not finished: {value}", error=True)
+    problem = check(value) if check else None
+    if problem is not None:
+        return _result(call, problem, error=True)
+    run.finish = value
+    return _result(call, "ok", error=False)
+
+
+def _escalate(call: ToolCallPart, escalation: type[BaseModel], run: AgentRun[F]) -> ToolResultPart:
+    value = parse_arguments(escalation, call.arguments)
+    if isinstance(value, str):
+        return _result(call, f"not escalated: {value}", error=True)
+    run.escalation = value
+    return _result(call, "escalated", error=False)
 
 
 def transcript_digest(messages: list[Message], limit: int = 4000) -> str:
@@ -209,13 +255,13 @@ def transcript_digest(messages: list[Message], limit: int = 4000) -> str:
         for part in message.parts:
             if isinstance(part, TextPart):
                 out.append(f"**{message.role}**: {part.text.strip()[:400]}")
-            elif part.kind == "tool_call":
+            elif isinstance(part, ToolCallPart):
                 args = {
                     k: (v if len(str(v)) < 80 else f"<{len(str(v))} chars>")
                     for k, v in part.arguments.items()
                 }
                 out.append(f"- call `{part.name}` {args}")
-            elif part.kind == "tool_result" and part.is_error:
+            elif part.is_error:
                 out.append(f"  - error: {part.content[:200]}")
     text = "\n".join(out)
     return text if len(text) <= limit else text[:limit] + "\n... (truncated)"

@@ -14,23 +14,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from activities.models.base import ToolCallPart, ToolResultPart, ToolSpec
+from activities.project_tests import run_project_tests
 from activities.workspace import PathRefused, Workspace
 
-__all__ = [
-    "Toolbox",
-    "ToolError",
-    "FINISH",
-    "ESCALATE",
-    "QUESTION_SCHEMA",
-    "finish_spec",
-    "escalate_spec",
-]
+__all__ = ["Toolbox", "ToolError", "TestRunner", "test_runner_toolbox"]
 
-FINISH = "finish"
-ESCALATE = "escalate"
 _MAX_LIST = 400
 _MAX_VIEW_LINES = 800
 _MAX_MATCHES = 100
+_MAX_TEST_OUTPUT = 12_000
 _SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".pytest_cache"}
 
 
@@ -97,56 +89,6 @@ _RUN_TESTS = ToolSpec(
     description="Run the project's tests (all, or the given pytest node ids) and return the output.",
     parameters=_schema({"tests": {"type": "array", "items": _STR}}, []),
 )
-
-QUESTION_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "id": _STR,
-        "text": _STR,
-        "options": {
-            "type": "array",
-            "items": _schema(
-                {"key": _STR, "answer": _STR, "implications": _STR}, ["key", "answer"]
-            ),
-        },
-        "recommended": _STR,
-    },
-    "required": ["id", "text", "options", "recommended"],
-}
-
-
-def finish_spec(extra: dict[str, Any] | None = None, required: list[str] | None = None) -> ToolSpec:
-    props = {"summary": _STR, **(extra or {})}
-    return ToolSpec(
-        name=FINISH,
-        description="Call once the work is complete, with a one-paragraph summary.",
-        parameters=_schema(props, ["summary", *(required or [])]),
-    )
-
-
-def escalate_spec() -> ToolSpec:
-    return ToolSpec(
-        name=ESCALATE,
-        description=(
-            "Stop and ask a person when you cannot proceed: the spec is missing a detail, "
-            "contradicts itself, or a decision needs a human. Work done so far is kept."
-        ),
-        parameters=_schema(
-            {
-                "blocker_type": {
-                    "type": "string",
-                    "enum": ["ambiguity", "missing_detail", "contradiction", "undefined_behaviour"],
-                },
-                "context": _STR,
-                "spec_says": _STR,
-                "problem": _STR,
-                "questions": {"type": "array", "items": QUESTION_SCHEMA},
-                "impact": _STR,
-            },
-            ["blocker_type", "context", "spec_says", "problem", "questions", "impact"],
-        ),
-    )
-
 
 TestRunner = Callable[[list[str]], Awaitable[str]]
 
@@ -316,3 +258,13 @@ class Toolbox:
     async def _tool_run_tests(self, tests: list[str] | None = None) -> str:
         assert self._run_tests is not None
         return await self._run_tests(list(tests or []))
+
+
+def test_runner_toolbox(ws: Workspace) -> Toolbox:
+    """The editing tools plus ``run_tests`` on this attempt's own tree."""
+
+    async def run_tests(selection: list[str]) -> str:
+        _, output = await run_project_tests(ws, selection)
+        return output[-_MAX_TEST_OUTPUT:]
+
+    return Toolbox(ws, run_tests=run_tests)

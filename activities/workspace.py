@@ -8,13 +8,16 @@ workflow id and phase, so ``git log`` tells which phase wrote what.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import shutil
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from workflows.types import FeatureRequest, WorkspaceInfo
+from contract import FeatureRequest, PhaseInput, WorkspaceInfo
 
 __all__ = [
     "WorkspaceError",
@@ -28,9 +31,12 @@ __all__ = [
     "remove_worktree",
     "feature_text",
     "init_repo",
+    "Workspaces",
 ]
 
-_GIT_IDENTITY = ["-c", "user.name=Backforge", "-c", "user.email=backforge@localhost"]
+_GIT_IDENTITY = [
+    "-c", "user.name=Backforge", "-c", "user.email=backforge@localhost", "-c", "commit.gpgsign=false",
+]  # fmt: skip
 _STOPWORDS = {
     "a", "an", "the", "and", "or", "with", "for", "of", "to", "in", "on", "by", "from",
     "build", "create", "add", "implement", "make", "write", "new", "that", "which", "per",
@@ -334,3 +340,49 @@ def feature_text(repo: str | Path, workflow_id: str) -> str:
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+class Workspaces:
+    """Working trees for phase attempts: each attempt starts at its base commit."""
+
+    @contextlib.asynccontextmanager
+    async def checkout(self, inp: PhaseInput) -> AsyncIterator[Workspace]:
+        """The feature's tree at ``inp.base_commit``: the branch reset, or a task worktree."""
+        repo = inp.workspace.repo_path
+        if inp.worktree and inp.task_id:
+            ws = await asyncio.to_thread(
+                task_worktree, repo, inp.workspace.branch, inp.task_id, inp.base_commit
+            )
+            try:
+                yield ws
+            finally:
+                await asyncio.to_thread(remove_worktree, repo, ws.root)
+            return
+        ws = Workspace(repo)
+        await asyncio.to_thread(ws.reset_to, inp.workspace.branch, inp.base_commit)
+        yield ws
+
+    async def commit(
+        self, ws: Workspace, inp: PhaseInput, subject: str, *, body: str = ""
+    ) -> str:
+        """Commit the attempt's tree with the phase's trailers; return the SHA."""
+        return await asyncio.to_thread(
+            ws.commit,
+            subject,
+            workflow_id=inp.workflow_id,
+            phase=inp.phase,
+            task_id=inp.task_id,
+            body=body,
+        )
+
+    def feature_text(self, inp: PhaseInput) -> str:
+        """The feature request as the user wrote it."""
+        return feature_text(inp.workspace.repo_path, inp.workflow_id)
+
+    async def show(self, inp: PhaseInput, rel: str) -> str | None:
+        """``rel`` as it is at ``inp.base_commit`` (None if absent)."""
+        ws = Workspace(inp.workspace.repo_path)
+        text = await asyncio.to_thread(
+            ws.git, "show", f"{inp.base_commit}:{rel}", check=False
+        )
+        return text or None

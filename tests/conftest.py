@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
-from typing import TypeVar
+from collections.abc import AsyncIterator
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
@@ -17,9 +12,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from runtime import temporal_binary, test_server_binary
-from workflows.types import SEARCH_ATTRIBUTES
-
-T = TypeVar("T")
+from contract import SEARCH_ATTRIBUTES
 
 
 async def _time_skipping() -> WorkflowEnvironment:
@@ -75,29 +68,3 @@ async def local_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[W
     )
     yield env
     await env.shutdown()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], *, timeout: float = 20.0) -> T:
-    """Poll ``check`` until it returns a truthy value (bounded by ``timeout``)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: object = None
-    while asyncio.get_running_loop().time() < deadline:
-        try:
-            last = await check()
-        except AssertionError as err:
-            last = err
-        else:
-            if last:
-                return last  # type: ignore[return-value]
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=repo, capture_output=True, text=True, check=True
-    ).stdout.strip()

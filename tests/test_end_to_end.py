@@ -13,93 +13,19 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.models import MODEL_WRAPPERS, Model, ModelRequest, ModelResponse
+from activities.models import Model, ModelRequest, ModelResolver, ModelResponse
 from activities.models.scripted import load_transcript, script_key
-from tests.conftest import eventually, git, unique
-from worker import build_worker
-from workflows.backend_feature import BackendFeatureWorkflow
-from workflows.types import (
-    DEFAULT_MODEL,
-    PHASES,
-    FeatureRequest,
-    FeatureResult,
-    FeatureStatus,
-    HumanResponse,
-)
-
-FEATURE = "Build a bookmarks API with tags and per-user collections"
-HISTORY_LIMIT_BYTES = 150_000
-
-
-@dataclass
-class Run:
-    repo: Path
-    handle: WorkflowHandle
-    result: FeatureResult
-    status: FeatureStatus
-    history_bytes: int
-    answered: list[str]
-
-
-async def answer_recommended(handle: WorkflowHandle, answered: list[str]) -> None:
-    """Answer every open request with its recommended answers (like ``demo --yes``)."""
-    status: FeatureStatus = await handle.query(BackendFeatureWorkflow.status)
-    for request in status.open_requests:
-        if request.id in answered:
-            continue
-        # The scripted run never needs a person beyond its clarification: an
-        # escalation means a phase failed, and answering "retry" would loop.
-        if request.kind == "escalation":
-            raise RuntimeError(f"unexpected escalation: {request.title}\n{request.body}")
-        response = HumanResponse(
-            request_id=request.id,
-            answers={q.id: q.recommended or q.options[0].key for q in request.questions},
-            approved=True if request.kind == "approval" else None,
-            responder="test",
-        )
-        await handle.execute_update(BackendFeatureWorkflow.respond_update, response)
-        answered.append(request.id)
-
-
-async def run_pipeline(
-    env: WorkflowEnvironment,
-    repo: Path,
-    *,
-    workflow_id: str,
-    gates: list[str] | None = None,
-    model: str = DEFAULT_MODEL,
-) -> Run:
-    queue = unique("e2e")
-    async with build_worker(env.client, task_queue=queue):
-        handle = await env.client.start_workflow(
-            BackendFeatureWorkflow.run,
-            FeatureRequest(feature=FEATURE, repo_path=str(repo), model=model, gates=gates or []),
-            id=workflow_id,
-            task_queue=queue,
-        )
-        answered: list[str] = []
-
-        async def finished() -> bool:
-            await answer_recommended(handle, answered)
-            desc = await handle.describe()
-            return desc.status is not None and desc.status.name != "RUNNING"
-
-        await eventually(finished, timeout=600)
-        result = await handle.result()
-        status = await handle.query(BackendFeatureWorkflow.status)
-    # The server's own figure (what Temporal's history size limits apply to).
-    desc = await handle.describe()
-    history_bytes = desc.raw_description.workflow_execution_info.history_size_bytes
-    return Run(repo, handle, result, status, history_bytes, answered)
-
+from activities.services import Services
+from contract import DEFAULT_MODEL, PHASE_NAMES
+from tests.support.git import git, trailers
+from tests.support.pipeline import HISTORY_LIMIT_BYTES, Run, run_pipeline
+from tests.support.temporal import unique
 
 @pytest.fixture(scope="module")
 async def clean_run(
@@ -107,22 +33,6 @@ async def clean_run(
 ) -> Run:
     repo = tmp_path_factory.mktemp("e2e") / "service"
     return await run_pipeline(local_env, repo, workflow_id=unique("e2e-clean"))
-
-
-def trailers(repo: Path, rev_range: str) -> list[tuple[str, str]]:
-    out = git(
-        repo,
-        "log",
-        "--reverse",
-        "--format=%(trailers:key=Backforge-Phase,valueonly)|%(trailers:key=Backforge-Task,valueonly)%x00",
-        rev_range,
-    )
-    rows = []
-    for entry in out.split("\x00"):
-        if entry.strip():
-            phase, _, task = entry.strip().partition("|")
-            rows.append((phase.strip(), task.strip()))
-    return rows
 
 
 async def test_pipeline_delivers_a_tested_service(clean_run: Run) -> None:
@@ -135,7 +45,7 @@ async def test_pipeline_delivers_a_tested_service(clean_run: Run) -> None:
     # One commit per phase (implement: one per task), each with workflow and phase trailers.
     rows = trailers(repo, f"main..{branch}")
     phases_seen = [p for p, _ in rows]
-    for phase in PHASES:
+    for phase in (p for p in PHASE_NAMES if p != "fix"):
         assert phase in phases_seen, (phase, rows)
     tasks_md = (repo / "specs" / branch / "tasks.md").read_text()
     task_ids = re.findall(r"^- \[[ X]\] (T\d+)", tasks_md, flags=re.M)
@@ -189,7 +99,7 @@ async def test_pipeline_delivers_a_tested_service(clean_run: Run) -> None:
 async def test_status_shows_completed_phases(clean_run: Run) -> None:
     status = clean_run.status
     assert status.state == "completed" and status.phase == "done"
-    assert {r.phase for r in status.completed} >= set(PHASES) | {"fix"}
+    assert {r.phase for r in status.completed} == set(PHASE_NAMES)
     assert status.answered_requests == ["clarify-1"] == clean_run.answered
     assert status.usage.model_calls > 20 and status.usage.cost_usd == 0.0
     assert status.usage_by_phase["implement"].model_calls >= len(status.tasks)
@@ -250,7 +160,7 @@ class FaultyModel:
         self.calls = 0
 
     async def request(self, request: ModelRequest) -> ModelResponse:
-        key = script_key(request.tags)
+        key = script_key(request.origin)
         self.calls += 1
         if key in self.plan and activity.info().attempt == 1 and self.calls > self.plan[key]:
             self.injected[key] += 1
@@ -266,14 +176,12 @@ async def test_retried_phase_pays_nothing_twice_and_commits_the_same(
     plan = {"specify#1": 1, "implement/T009#1": 1, "fix#1": 2}
     live: Counter[str] = Counter()
     injected: Counter[str] = Counter()
-    wrapper = lambda model: FaultyModel(model, plan, live, injected)  # noqa: E731
-    MODEL_WRAPPERS.append(wrapper)
-    try:
-        faulty = await run_pipeline(
-            local_env, tmp_path / "service", workflow_id=unique("e2e-faulty")
-        )
-    finally:
-        MODEL_WRAPPERS.remove(wrapper)
+    services = Services(
+        models=ModelResolver(wrappers=[lambda model: FaultyModel(model, plan, live, injected)])
+    )
+    faulty = await run_pipeline(
+        local_env, tmp_path / "service", workflow_id=unique("e2e-faulty"), services=services
+    )
     assert faulty.result.state == "completed"
     assert set(injected) == set(plan), injected  # every planned fault fired once
     # Every scripted turn reached the model exactly once across attempts.

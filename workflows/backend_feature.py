@@ -1,13 +1,15 @@
 """BackendFeatureWorkflow: the whole plan of one feature, deterministic and I/O-free.
 
 constitution → specify ⇄ clarify → [gate spec] → plan → [gate plan] → tasks →
-implement (task by task) → test ⇄ fix → analyze ⇄ fix → [gate delivery] → deliver
+implement (task by task, ``[P]`` tasks side by side) → test ⇄ fix → analyze ⇄ fix
+→ [gate delivery] → deliver
 
-Every question to a person is a ``HumanRequest`` answered through the
-``respond`` update (validated) or signal (same checks, invalid ones logged and
-ignored). ``status`` is a query. A phase that still fails after its retries,
-and tests still failing after the fix rounds, become escalations instead of
-failing the workflow.
+Every question to a person goes through the human-request desk
+(``workflows/human.py``); ``respond`` (update, validated; or signal, same checks)
+hands it the answer. ``status`` is a query. A phase that still fails after its
+retries, and tests still failing after the fix rounds, become escalations
+instead of failing the workflow. Activities are called by the names declared in
+``workflows/phases.py``; no activity code is imported here.
 """
 
 from __future__ import annotations
@@ -20,68 +22,41 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from activities import (
-        prepare_workspace,
-        reset_workspace,
-        run_phase_analyze,
-        run_phase_constitution,
-        run_phase_deliver,
-        run_phase_fix,
-        run_phase_implement,
-        run_phase_plan,
-        run_phase_specify,
-        run_phase_tasks,
-        run_phase_test,
-    )
-    from activities.phases.merge import merge_task_commits
-    from workflows import policy
-    from workflows.scheduling import batches
-    from workflows.types import (
+    from contract import (
         SA_AWAITING_HUMAN,
         SA_PHASE,
         DeliveryFacts,
         FeatureRequest,
         FeatureResult,
+        FeatureState,
         FeatureStatus,
+        FixReason,
+        GateName,
         HumanOption,
         HumanQuestion,
         HumanRequest,
         HumanResponse,
         MergeInput,
+        MergeResult,
         PhaseInput,
+        PhaseName,
         PhaseOutcome,
         PhaseRecord,
         ResetInput,
         RespondResult,
+        Stage,
         TaskItem,
         TestReport,
         Usage,
         WorkspaceInfo,
     )
+    from workflows import policy
+    from workflows.details import current_details
+    from workflows.human import Aborted, HumanDesk
+    from workflows.phases import MERGE, PHASES, PIPELINE, PREPARE, RESET
+    from workflows.scheduling import batches
 
 __all__ = ["BackendFeatureWorkflow"]
-
-_ACTIVITIES: dict[str, Callable[..., Awaitable[PhaseOutcome]]] = {
-    "constitution": run_phase_constitution,
-    "specify": run_phase_specify,
-    "plan": run_phase_plan,
-    "tasks": run_phase_tasks,
-    "implement": run_phase_implement,
-    "test": run_phase_test,
-    "fix": run_phase_fix,
-    "analyze": run_phase_analyze,
-    "deliver": run_phase_deliver,
-}
-_ID_PREFIX = {
-    "clarification": "clarify",
-    "escalation": "escalate",
-    "approval": "approve",
-    "budget": "budget",
-}
-
-
-class _Aborted(Exception):
-    """A person chose to stop the feature."""
 
 
 @workflow.defn
@@ -89,32 +64,30 @@ class BackendFeatureWorkflow:
     @workflow.init
     def __init__(self, request: FeatureRequest) -> None:
         self._request = request
+        self._desk = HumanDesk(remind_every_s=request.remind_every_s)
         self._ws: WorkspaceInfo | None = None
-        self._state = "running"
-        self._phase = "starting"
+        self._state: FeatureState = "running"
+        self._stage: Stage = "starting"
+        self._task_id: str | None = None
         self._head: str | None = None
         self._completed: list[PhaseRecord] = []
         self._tasks: list[TaskItem] = []
-        self._open: dict[str, HumanRequest] = {}
-        self._responses: dict[str, HumanResponse] = {}
-        self._answered: list[str] = []
         self._usage = Usage()
-        self._usage_by_phase: dict[str, Usage] = {}
+        self._usage_by_phase: dict[PhaseName, Usage] = {}
         self._invocations: dict[str, int] = {}
-        self._request_seq = 0
         self._test_report: TestReport | None = None
         self._fix_rounds = 0
         self._budget = request.budget_usd
         self._message = ""
         self._search_attrs: tuple[str, bool] | None = None
 
-    # ---- run -------------------------------------------------------------
+    # ---- the pipeline ---------------------------------------------------------
     @workflow.run
     async def run(self, request: FeatureRequest) -> FeatureResult:
         self._refresh()
         try:
             result = await self._pipeline()
-        except _Aborted as stop:
+        except Aborted as stop:
             result = await self._stop("aborted", f"Aborted: {stop}.")
         except (asyncio.CancelledError, ActivityError) as err:
             if not is_cancelled_exception(err):
@@ -124,37 +97,27 @@ class BackendFeatureWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
 
-    async def _stop(self, state: str, why: str) -> FeatureResult:
-        """Leave the branch at its last good commit and say so."""
-        await self._reset_to_last_good()
-        self._state = state
-        self._message = f"{why} Branch left at its last good commit {self._short(self._head)}."
-        self._refresh()
-        return self._result("aborted")
-
     async def _pipeline(self) -> FeatureResult:
-        self._phase = "prepare"
+        self._stage = "prepare"
         self._ws = await workflow.execute_activity(
-            prepare_workspace,
+            PREPARE.activity,
             self._request,
-            start_to_close_timeout=policy.WORKSPACE_TIMEOUT,
+            start_to_close_timeout=PREPARE.start_to_close,
             retry_policy=policy.WORKSPACE_RETRY,
+            result_type=WorkspaceInfo,
             summary="prepare the feature branch",
         )
-        self._head = self._ws.head_commit
-        self._ws = self._ws.model_copy(update={"head_commit": ""})  # kept in self._head
-        await self._phase_run("constitution")
+        self._head = self._ws.base_commit
+        await self._phase("constitution")
         await self._specify()
         await self._gate("spec", lambda comment: self._specify(guidance=comment))
-        await self._phase_run("plan")
-        await self._gate("plan", lambda comment: self._phase_run("plan", guidance=comment))
-        self._tasks = (await self._phase_run("tasks")).tasks
+        await self._phase("plan")
+        await self._gate("plan", lambda comment: self._phase("plan", guidance=comment))
+        self._tasks = (await self._phase("tasks")).tasks
         if workflow.patched("parallel-tasks") and self._request.parallel_tasks:
             for batch in batches(self._tasks):
                 await (
-                    self._implement(batch[0])
-                    if len(batch) == 1
-                    else self._implement_parallel(batch)
+                    self._implement(batch[0]) if len(batch) == 1 else self._implement_parallel(batch)
                 )
         else:
             for task in self._tasks:
@@ -162,25 +125,24 @@ class BackendFeatureWorkflow:
         await self._test_and_fix()
         await self._analyze()
         await self._gate("delivery", self._rework)
-        fd = self._ws.feature_dir
         facts = DeliveryFacts(
             usage=self._usage,
             usage_by_phase=self._usage_by_phase,
             fix_rounds=self._fix_rounds,
-            answered_requests=self._answered,
+            answered_requests=self._desk.answered,
             test_report=self._test_report,
             notes=self._message,
         )
-        await self._phase_run("deliver", extra_args=[facts])
+        outcome = await self._phase("deliver", facts=facts)
         self._state = "completed"
-        self._phase = "done"
-        self._message = f"Delivered on branch {self._ws.branch}; report at {fd}/report.md."
+        self._stage = "done"
+        report = outcome.artifacts[0] if outcome.artifacts else None
+        self._message = f"Delivered on branch {self._branch()}; report at {report}."
         self._refresh()
-        return self._result("completed", report_path=f"{fd}/report.md")
+        return self._result("completed", report_path=report)
 
-    # ---- pipeline steps --------------------------------------------------
     async def _specify(self, guidance: str | None = None) -> None:
-        outcome = await self._phase_run("specify", guidance=guidance)
+        outcome = await self._phase("specify", guidance=guidance)
         rounds = 0
         while outcome.human_requests and rounds < policy.MAX_CLARIFICATION_ROUNDS:
             rounds += 1
@@ -191,14 +153,14 @@ class BackendFeatureWorkflow:
                 )
                 request.on_timeout = "recommended"
             response = await self._ask(request)
-            answers = [(q.text, q.answer_text(response.answers[q.id])) for q in request.questions]
-            outcome = await self._phase_run("specify", clarifications=answers, guidance=guidance)
+            answers = self._desk.answered_text(request, response)
+            outcome = await self._phase("specify", clarifications=answers, guidance=guidance)
 
     async def _implement(self, task: TaskItem) -> None:
         guidance: str | None = None
         answers: list[tuple[str, str]] = []
         for _ in range(policy.MAX_ESCALATIONS_PER_TASK + 1):
-            outcome = await self._phase_run(
+            outcome = await self._phase(
                 "implement", task=task, guidance=guidance, clarifications=answers
             )
             if not outcome.human_requests:
@@ -206,31 +168,32 @@ class BackendFeatureWorkflow:
                 return
             request = outcome.human_requests[0]
             response = await self._ask(request)
-            answers = [(q.text, q.answer_text(response.answers[q.id])) for q in request.questions]
+            answers = self._desk.answered_text(request, response)
             guidance = "\n".join(f"{q} → {a}" for q, a in answers) + (
                 f"\n{response.comment}" if response.comment else ""
             )
-        raise _Aborted(f"{task.id} escalated {policy.MAX_ESCALATIONS_PER_TASK + 1} times")
+        raise Aborted(f"{task.id} escalated {policy.MAX_ESCALATIONS_PER_TASK + 1} times")
 
     async def _implement_parallel(self, batch: list[TaskItem]) -> None:
         """Run ``[P]`` tasks side by side in worktrees, merge in task order, redo leftovers."""
         assert self._ws is not None and self._head is not None
         outcomes = await asyncio.gather(
-            *(self._phase_run("implement", task=task, worktree=True) for task in batch)
+            *(self._phase("implement", task=task, worktree=True) for task in batch)
         )
-        self._phase = "implement merge " + ",".join(t.id for t in batch)
+        self._stage, self._task_id = "implement", None
         self._refresh()
         ready = [(t, o) for t, o in zip(batch, outcomes, strict=True) if not o.human_requests]
         merged = await workflow.execute_activity(
-            merge_task_commits,
+            MERGE.activity,
             MergeInput(
                 workflow_id=workflow.info().workflow_id,
                 workspace=self._ws,
                 base_commit=self._head,
                 commits=[(t.id, o.commit) for t, o in ready],
             ),
-            start_to_close_timeout=policy.WORKSPACE_TIMEOUT,
+            start_to_close_timeout=MERGE.start_to_close,
             retry_policy=policy.WORKSPACE_RETRY,
+            result_type=MergeResult,
             summary=f"merge {', '.join(t.id for t, _ in ready)}",
         )
         on_branch = dict(merged.merged)
@@ -247,7 +210,7 @@ class BackendFeatureWorkflow:
         allowed = self._request.max_fix_rounds
         rounds = 0
         while True:
-            report = (await self._phase_run("test")).test_report
+            report = (await self._phase("test")).test_report
             self._test_report = report
             if report is None or report.ok:
                 return
@@ -256,9 +219,8 @@ class BackendFeatureWorkflow:
                     phase="test",
                     title=f"Tests still fail after {rounds} fix round(s)",
                     body=(
-                        f"{report.passed} passed, {report.failed} failed, {report.errors} errors. "
-                        f"Output: `{report.output_path}` on branch `{self._branch()}`.\n\n"
-                        f"```\n{report.tail[-800:]}\n```"
+                        f"{report.counts}. Output: `{report.output_path}` on branch "
+                        f"`{self._branch()}`.\n\n```\n{report.tail[-800:]}\n```"
                     ),
                     options=[
                         ("more", "Run more fix rounds (your comment guides the fix)"),
@@ -271,13 +233,11 @@ class BackendFeatureWorkflow:
                 allowed += max(1, self._request.max_fix_rounds)
                 guidance = comment or guidance
             rounds += 1
-            self._fix_rounds += 1
-            await self._phase_run("fix", context_paths=[report.output_path], guidance=guidance)
+            await self._fix("tests", evidence=[report.output_path], guidance=guidance)
 
     async def _analyze(self) -> None:
-        assert self._ws is not None
         for round_ in range(policy.MAX_ANALYZE_FIX_ROUNDS + 1):
-            outcome = await self._phase_run("analyze")
+            outcome = await self._phase("analyze")
             if outcome.blocking_findings == 0:
                 return
             if round_ == policy.MAX_ANALYZE_FIX_ROUNDS:
@@ -285,19 +245,26 @@ class BackendFeatureWorkflow:
                     f"{outcome.blocking_findings} blocking finding(s) remain; see analysis.md"
                 )
                 return
-            await self._phase_run("fix", context_paths=[f"{self._ws.feature_dir}/analysis.md"])
+            await self._fix("analysis", evidence=outcome.artifacts)
             await self._test_and_fix()
 
     async def _rework(self, comment: str) -> None:
         """A rejected delivery: fix with the reviewer's comment, then test and analyze again."""
-        await self._phase_run("fix", guidance=comment)
+        await self._fix("review", guidance=comment)
         await self._test_and_fix(guidance=comment)
         await self._analyze()
 
-    async def _gate(self, gate: str, rework: Callable[[str], Awaitable[object]]) -> None:
+    async def _fix(
+        self, reason: FixReason, *, evidence: list[str] | None = None, guidance: str | None = None
+    ) -> None:
+        self._fix_rounds += 1
+        await self._phase("fix", fix_reason=reason, evidence=evidence, guidance=guidance)
+
+    async def _gate(self, gate: GateName, rework: Callable[[str], Awaitable[object]]) -> None:
         if gate not in self._request.gates:
             return
         while True:
+            where = f" (in `{self._ws.feature_dir}`)" if self._ws else ""
             response = await self._ask(
                 HumanRequest(
                     id="",
@@ -306,7 +273,7 @@ class BackendFeatureWorkflow:
                     title=f"Approve the {gate} of {self._branch()}?",
                     body=(
                         f"Review the {gate} on branch `{self._branch()}` at "
-                        f"`{self._short(self._head)}` (in `{self._ws.feature_dir if self._ws else ''}`). "
+                        f"`{self._short(self._head)}`{where}. "
                         "Approve to continue, or reject with a comment saying what to change."
                     ),
                 )
@@ -315,29 +282,31 @@ class BackendFeatureWorkflow:
                 return
             await rework(response.comment or "")
 
-    # ---- phases ----------------------------------------------------------
-    async def _phase_run(
+    # ---- running one phase ------------------------------------------------------
+    async def _phase(
         self,
-        phase: str,
+        phase: PhaseName,
         *,
         task: TaskItem | None = None,
         guidance: str | None = None,
         clarifications: list[tuple[str, str]] | None = None,
-        context_paths: list[str] | None = None,
-        extra_args: list[object] | None = None,
+        fix_reason: FixReason | None = None,
+        evidence: list[str] | None = None,
+        facts: DeliveryFacts | None = None,
         worktree: bool = False,
     ) -> PhaseOutcome:
         """Run one phase activity; after its retries are spent, ask a person."""
         assert self._ws is not None and self._head is not None
+        decl = PHASES[phase]
         await self._check_budget(phase)
         while True:
             key = f"{phase}/{task.id}" if task else phase
             self._invocations[key] = invocation = self._invocations.get(key, 0) + 1
-            self._phase = f"{phase} {task.id}" if task else phase
+            self._stage, self._task_id = phase, task.id if task else None
             self._refresh()
             inp = PhaseInput(
                 workflow_id=workflow.info().workflow_id,
-                phase=phase,  # type: ignore[arg-type]
+                phase=phase,
                 invocation=invocation,
                 workspace=self._ws,
                 base_commit=self._head,
@@ -345,21 +314,21 @@ class BackendFeatureWorkflow:
                 guidance=guidance,
                 task_id=task.id if task else None,
                 clarifications=clarifications or [],
-                context_paths=context_paths or [],
+                fix_reason=fix_reason,
+                evidence_paths=evidence or [],
                 today=workflow.now().date().isoformat(),
                 limits=self._request.agent_limits,
                 worktree=worktree,
             )
-            label = (
-                f"{phase} {task.id}: {task.title[:60]}" if task else f"{phase} (run {invocation})"
-            )
+            label = f"{phase} {task.id}: {task.title}" if task else f"{phase} (run {invocation})"
             try:
                 outcome = await workflow.execute_activity(
-                    _ACTIVITIES[phase],
-                    args=[inp, *(extra_args or [])],
-                    start_to_close_timeout=policy.PHASE_START_TO_CLOSE[phase],
+                    decl.activity,
+                    args=[inp, facts] if facts is not None else [inp],
+                    start_to_close_timeout=decl.start_to_close,
                     heartbeat_timeout=policy.PHASE_HEARTBEAT,
                     retry_policy=policy.PHASE_RETRY,
+                    result_type=PhaseOutcome,
                     summary=label[:200],
                 )
             except ActivityError as err:
@@ -370,10 +339,11 @@ class BackendFeatureWorkflow:
                     if isinstance(err.cause, ApplicationError)
                     else str(err.cause or err)
                 )
+                what = f"{phase} {task.id}" if task else phase
                 choice, comment = await self._escalate_choice(
                     phase=phase,
-                    title=f"{self._phase} failed after its retries",
-                    body=f"The {self._phase} step failed:\n\n```\n{cause[:1500]}\n```",
+                    title=f"{what} failed after its retries",
+                    body=f"The {what} step failed:\n\n```\n{cause[:1500]}\n```",
                     options=[
                         ("retry", "Run the step again (your comment is passed to it as guidance)"),
                         ("abort", "Stop the feature here"),
@@ -400,7 +370,7 @@ class BackendFeatureWorkflow:
             PhaseRecord(
                 phase=outcome.phase,
                 commit=self._head,
-                summary=outcome.summary[:120],
+                summary=outcome.summary,
                 task_id=task.id if task else None,
                 finished_at=workflow.now(),
             )
@@ -413,25 +383,28 @@ class BackendFeatureWorkflow:
         self._usage_by_phase[outcome.phase] = (
             self._usage_by_phase.get(outcome.phase, Usage()) + outcome.usage
         )
+        self._desk.spent_usd = self._usage.cost_usd
 
-    async def _check_budget(self, phase: str) -> None:
+    # ---- asking a person ----------------------------------------------------------
+    async def _ask(self, request: HumanRequest) -> HumanResponse:
+        return await self._desk.ask(request, changed=self._refresh)
+
+    async def _check_budget(self, phase: PhaseName) -> None:
         while self._budget is not None and self._usage.cost_usd >= self._budget:
+            spent, limit = self._usage.cost_usd, self._budget
             response = await self._ask(
                 HumanRequest(
                     id="",
                     kind="budget",
                     phase=phase,
-                    title=f"Budget reached before {phase}: ${self._usage.cost_usd:.2f} of ${self._budget:.2f}",
+                    title=f"Budget reached before {phase}: ${spent:.2f} of ${limit:.2f}",
                     body="Raise the limit to continue, or stop the feature here.",
                     questions=[
                         HumanQuestion(
                             id="Q1",
                             text="Raise the budget or stop? (free text: a new limit in USD)",
                             options=[
-                                HumanOption(
-                                    key="raise",
-                                    answer=f"Double the limit to ${self._budget * 2:.2f}",
-                                ),
+                                HumanOption(key="raise", answer=f"Double the limit to ${limit * 2:.2f}"),
                                 HumanOption(key="stop", answer="Stop the feature"),
                             ],
                             recommended="stop",
@@ -441,11 +414,11 @@ class BackendFeatureWorkflow:
             )
             answer = response.answers["Q1"]
             if answer == "stop":
-                raise _Aborted("stopped at the budget limit")
-            self._budget = self._budget * 2 if answer == "raise" else float(answer)
+                raise Aborted("stopped at the budget limit")
+            self._budget = limit * 2 if answer == "raise" else float(answer)
 
     async def _escalate_choice(
-        self, *, phase: str, title: str, body: str, options: list[tuple[str, str]]
+        self, *, phase: PhaseName, title: str, body: str, options: list[tuple[str, str]]
     ) -> tuple[str, str | None]:
         response = await self._ask(
             HumanRequest(
@@ -467,166 +440,61 @@ class BackendFeatureWorkflow:
         )
         choice = response.answers["Q1"]
         if choice == "abort":
-            raise _Aborted(f"stopped by {response.responder or 'a person'} at {phase}")
+            raise Aborted(f"stopped by {response.responder or 'a person'} at {phase}")
         return choice, response.comment
-
-    async def _reset_to_last_good(self) -> None:
-        if self._ws is None or self._head is None:
-            return
-        await workflow.execute_activity(
-            reset_workspace,
-            ResetInput(repo_path=self._ws.repo_path, branch=self._ws.branch, commit=self._head),
-            start_to_close_timeout=policy.WORKSPACE_TIMEOUT,
-            retry_policy=policy.WORKSPACE_RETRY,
-            summary=f"reset {self._ws.branch} to {self._head[:10]}",
-        )
-
-    # ---- human requests --------------------------------------------------
-    async def _ask(self, request: HumanRequest) -> HumanResponse:
-        self._request_seq += 1
-        gate = f"-{request.phase}" if request.kind == "approval" else ""
-        request.id = f"{_ID_PREFIX[request.kind]}{gate}-{self._request_seq}"
-        request.created_at = workflow.now()
-        request.remind_every_s = request.remind_every_s or self._request.remind_every_s
-        self._open[request.id] = request
-        self._refresh()
-        while request.id not in self._responses:
-            timeout = self._next_wake(request)
-            try:
-                await workflow.wait_condition(
-                    lambda: request.id in self._responses, timeout=timeout
-                )
-            except TimeoutError:
-                if request.deadline is not None and workflow.now() >= request.deadline:
-                    self._on_deadline(request)
-                else:
-                    request.reminders_sent += 1
-                    workflow.logger.info(
-                        "Reminder %d: %s is waiting for an answer",
-                        request.reminders_sent,
-                        request.id,
-                    )
-                    self._refresh()
-        del self._open[request.id]
-        self._answered.append(request.id)
-        self._refresh()
-        return self._responses[request.id]
-
-    def _next_wake(self, request: HumanRequest) -> timedelta | None:
-        waits = []
-        if request.remind_every_s:
-            waits.append(timedelta(seconds=request.remind_every_s))
-        if request.deadline is not None:
-            waits.append(max(request.deadline - workflow.now(), timedelta(seconds=1)))
-        return min(waits) if waits else None
-
-    def _on_deadline(self, request: HumanRequest) -> None:
-        if request.on_timeout == "recommended":
-            answers = {q.id: q.recommended or q.options[0].key for q in request.questions}
-            self._responses[request.id] = HumanResponse(
-                request_id=request.id,
-                answers=answers,
-                responder="timeout policy (recommended answers)",
-            )
-        elif request.on_timeout == "abort":
-            raise _Aborted(f"{request.id} was not answered by its deadline")
-        else:
-            request.deadline = None
-
-    def _validate(self, response: HumanResponse) -> HumanRequest:
-        request = self._open.get(response.request_id)
-        if request is None:
-            if response.request_id in self._answered:
-                raise ValueError(f"request {response.request_id!r} was already answered")
-            open_ids = ", ".join(self._open) or "none"
-            raise ValueError(f"no open request {response.request_id!r}; open requests: {open_ids}")
-        if request.kind == "approval":
-            if response.approved is None:
-                raise ValueError(
-                    f"{request.id} is an approval: answer with approved=true or approved=false"
-                )
-            if not response.approved and not (response.comment or "").strip():
-                raise ValueError(f"rejecting {request.id} needs a comment saying what to change")
-            return request
-        ids = [q.id for q in request.questions]
-        unknown = sorted(set(response.answers) - set(ids))
-        if unknown:
-            raise ValueError(
-                f"{request.id} has no question(s) {', '.join(unknown)}; its questions are {', '.join(ids)}"
-            )
-        missing = [q for q in ids if not response.answers.get(q)]
-        if missing:
-            raise ValueError(
-                f"{request.id}: missing answer(s) for {', '.join(missing)}; answer every question"
-            )
-        for q in request.questions:
-            answer = response.answers[q.id]
-            keys = [o.key for o in q.options]
-            if answer in keys:
-                continue
-            if not q.options:
-                continue
-            # A lone letter is meant as an option key; anything else is free text.
-            looks_like_key = len(answer) == 1 and answer.isalpha()
-            if not q.allow_free_text or looks_like_key:
-                extra = " or give a free-text answer" if q.allow_free_text else ""
-                raise ValueError(
-                    f"{request.id} {q.id}: unknown option {answer!r}; choose one of {', '.join(keys)}{extra}"
-                )
-            if request.kind == "budget":
-                try:
-                    if float(answer) <= self._usage.cost_usd:
-                        raise ValueError
-                except ValueError:
-                    raise ValueError(
-                        f"{request.id} Q1: {answer!r} is not a limit above the ${self._usage.cost_usd:.2f} spent; "
-                        "answer raise, stop, or a larger number"
-                    ) from None
-        return request
 
     @workflow.update(name="respond")
     async def respond_update(self, response: HumanResponse) -> RespondResult:
-        request = self._validate(response)
-        self._responses[request.id] = response
-        return RespondResult(request_id=request.id, accepted=True, message=f"{request.id} answered")
+        return self._desk.accept(response)
 
     @respond_update.validator
     def _validate_update(self, response: HumanResponse) -> None:
-        self._validate(response)
+        self._desk.validate(response)
 
     @workflow.signal(name="respond")
     def respond_signal(self, response: HumanResponse) -> None:
         try:
-            request = self._validate(response)
+            self._desk.accept(response)
         except ValueError as err:
             workflow.logger.warning("Ignored respond signal: %s", err)
-            return
-        self._responses[request.id] = response
 
-    # ---- visibility ------------------------------------------------------
-    def _visible_state(self) -> str:
-        return "waiting" if self._state == "running" and self._open else self._state
+    # ---- stopping ------------------------------------------------------------------
+    async def _stop(self, state: FeatureState, why: str) -> FeatureResult:
+        """Leave the branch at its last good commit and say so."""
+        if self._ws is not None and self._head is not None:
+            await workflow.execute_activity(
+                RESET.activity,
+                ResetInput(repo_path=self._ws.repo_path, branch=self._ws.branch, commit=self._head),
+                start_to_close_timeout=RESET.start_to_close,
+                retry_policy=policy.WORKSPACE_RETRY,
+                result_type=str,
+                summary=f"reset {self._ws.branch} to {self._head[:10]}",
+            )
+        self._state = state
+        self._message = f"{why} Branch left at its last good commit {self._short(self._head)}."
+        self._refresh()
+        return self._result("aborted")
 
+    # ---- what people see -------------------------------------------------------------
     @workflow.query
     def status(self) -> FeatureStatus:
-        state = self._visible_state()
         return FeatureStatus(
             workflow_id=workflow.info().workflow_id,
             feature=self._request.feature,
-            state=state,  # type: ignore[arg-type]
-            phase=self._phase,
+            state="waiting" if self._state == "running" and self._desk.open else self._state,
+            phase=self._stage,
+            task_id=self._task_id,
             repo_path=self._ws.repo_path if self._ws else self._request.repo_path,
             branch=self._ws.branch if self._ws else None,
             feature_dir=self._ws.feature_dir if self._ws else None,
             head_commit=self._head,
-            last_good_commit=self._head,
             completed=list(self._completed),
             tasks=list(self._tasks),
-            open_requests=list(self._open.values()),
-            answered_requests=list(self._answered),
+            open_requests=list(self._desk.open.values()),
+            answered_requests=list(self._desk.answered),
             usage=self._usage,
             usage_by_phase=dict(self._usage_by_phase),
-            models={p: self._request.model_for(p) for p in _ACTIVITIES},
+            models={p: self._request.model_for(p) for p in PIPELINE},
             budget_usd=self._budget,
             test_report=self._test_report,
             fix_rounds=self._fix_rounds,
@@ -634,62 +502,15 @@ class BackendFeatureWorkflow:
         )
 
     def _refresh(self) -> None:
-        awaiting = bool(self._open)
-        attrs = (self._phase.split(" ")[0], awaiting)  # "implement T003" -> "implement"
+        status = self.status()
+        attrs = (status.phase, bool(status.open_requests))
         if attrs != self._search_attrs:
             self._search_attrs = attrs
             workflow.upsert_search_attributes(
-                [SA_PHASE.value_set(attrs[0]), SA_AWAITING_HUMAN.value_set(awaiting)]
+                [SA_PHASE.value_set(attrs[0]), SA_AWAITING_HUMAN.value_set(attrs[1])]
             )
-        workflow.set_current_details(self._details())
+        workflow.set_current_details(current_details(status))
 
-    def _details(self) -> str:
-        done = sum(t.done for t in self._tasks)
-        lines = [
-            f"**Phase**: {self._phase} · **State**: {self._visible_state()}",
-            f"**Branch**: `{self._branch()}` at `{self._short(self._head)}`",
-            f"**Tasks**: {done}/{len(self._tasks)} · **Fix rounds**: {self._fix_rounds}",
-            f"**Usage**: {self._usage.model_calls} calls, {self._usage.input_tokens}+{self._usage.output_tokens} tokens, ${self._usage.cost_usd:.4f}",
-        ]
-        if self._message:
-            lines.append(f"\n{self._message}")
-        wid = workflow.info().workflow_id
-        for request in self._open.values():
-            lines += [
-                "",
-                f"### Waiting for you: {request.title}",
-                f"`{request.id}` ({request.kind})",
-                "",
-                request.body,
-            ]
-            for q in request.questions:
-                lines.append(f"\n**{q.id}**: {q.text}")
-                for o in q.options:
-                    rec = " *(recommended)*" if o.key == q.recommended else ""
-                    lines.append(
-                        f"- **{o.key}**: {o.answer}{rec}"
-                        + (f" — {o.implications}" if o.implications else "")
-                    )
-            if request.kind == "approval":
-                how = f'python starter.py approve {wid} {request.id}   (or reject ... --comment "...")'
-                payload = f'{{"request_id": "{request.id}", "approved": true}}'
-            else:
-                pairs = " ".join(f"{q.id}={q.recommended or 'A'}" for q in request.questions)
-                how = f"python starter.py answer {wid} {request.id} {pairs}"
-                answers = ", ".join(
-                    f'"{q.id}": "{q.recommended or "A"}"' for q in request.questions
-                )
-                payload = f'{{"request_id": "{request.id}", "answers": {{{answers}}}}}'
-            lines += [
-                "",
-                "Answer with:",
-                f"`{how}`",
-                "or signal `respond` (Temporal UI or CLI) with:",
-                f"`{payload}`",
-            ]
-        return "\n".join(lines)
-
-    # ---- helpers ---------------------------------------------------------
     def _branch(self) -> str:
         return self._ws.branch if self._ws else "(not yet created)"
 

@@ -1,4 +1,7 @@
-"""Timeouts, retry policies and loop bounds: pure data, read by the workflow."""
+"""Retry policies, heartbeat timeouts and loop bounds: pure data, read by the workflow.
+
+Each activity's start-to-close timeout is declared with it in ``workflows/phases.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,7 @@ from temporalio.common import RetryPolicy
 __all__ = [
     "PHASE_RETRY",
     "WORKSPACE_RETRY",
-    "PHASE_START_TO_CLOSE",
     "PHASE_HEARTBEAT",
-    "WORKSPACE_TIMEOUT",
     "MAX_CLARIFICATION_ROUNDS",
     "MAX_ESCALATIONS_PER_TASK",
     "MAX_ANALYZE_FIX_ROUNDS",
@@ -33,20 +34,8 @@ WORKSPACE_RETRY = RetryPolicy(
     maximum_attempts=5,
 )
 
-PHASE_START_TO_CLOSE: dict[str, timedelta] = {
-    "constitution": timedelta(minutes=15),
-    "specify": timedelta(minutes=20),
-    "plan": timedelta(minutes=30),
-    "tasks": timedelta(minutes=20),
-    "implement": timedelta(minutes=45),  # per task
-    "test": timedelta(minutes=20),
-    "fix": timedelta(minutes=45),
-    "analyze": timedelta(minutes=20),
-    "deliver": timedelta(minutes=5),
-}
 #: Phases heartbeat every agent turn and while tests run; a silent phase is stuck.
 PHASE_HEARTBEAT = timedelta(minutes=3)
-WORKSPACE_TIMEOUT = timedelta(minutes=2)
 
 MAX_CLARIFICATION_ROUNDS = 3
 MAX_ESCALATIONS_PER_TASK = 3

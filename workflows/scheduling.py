@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workflows.types import TaskItem
+from contract import TaskItem
 
 __all__ = ["batches"]
 

@@ -1,6 +1,7 @@
 """Model interface, providers, the scripted test double and the run store."""
 
 from activities.models.base import (
+    CallOrigin,
     Message,
     Model,
     ModelError,
@@ -12,10 +13,11 @@ from activities.models.base import (
     ToolResultPart,
     ToolSpec,
 )
-from activities.models.registry import MODEL_WRAPPERS, resolve_model, validate_model_id
+from activities.models.registry import ModelResolver, ModelWrapper, validate_model_id
 from activities.models.run_store import RecordingModel, RunStore
 
 __all__ = [
+    "CallOrigin",
     "Message",
     "Model",
     "ModelError",
@@ -26,8 +28,8 @@ __all__ = [
     "ToolCallPart",
     "ToolResultPart",
     "ToolSpec",
-    "MODEL_WRAPPERS",
-    "resolve_model",
+    "ModelResolver",
+    "ModelWrapper",
     "validate_model_id",
     "RecordingModel",
     "RunStore",

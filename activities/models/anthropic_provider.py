@@ -58,22 +58,19 @@ from activities.models.base import (
 from activities.models.errors import ModelErrorType, config_error, scrub
 from activities.models.heartbeat import StreamHeartbeat
 from activities.models.streaming import StreamingProvider
-from workflows.types import Usage
+from contract import Usage
 
 __all__ = [
     "AnthropicModel",
-    "TAGS_HEADER",
-    "TOOL_CHOICE_TAG",
+    "ORIGIN_HEADER",
     "ECHO_CACHE_SIZE",
     "to_anthropic_params",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Header carrying ``request.tags`` as JSON (ignored by servers; used by test doubles).
-TAGS_HEADER = "x-backforge-tags"
-#: Tag naming a tool the model must call (set by ``structured.request_structured``).
-TOOL_CHOICE_TAG = "tool_choice"
+#: Header carrying ``request.origin`` as JSON (ignored by servers; used by test doubles).
+ORIGIN_HEADER = "x-backforge-origin"
 #: Assistant turns (with thinking) remembered for verbatim echo.
 ECHO_CACHE_SIZE = 512
 
@@ -250,7 +247,7 @@ class AnthropicModel(StreamingProvider):
             max_tokens=settings.max_tokens,
             timeout=httpx2.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
         )
-        forced = request.tags.get(TOOL_CHOICE_TAG)
+        forced = request.tool_choice
         if (
             forced
             and "tool_choice" not in self._dropped
@@ -259,8 +256,7 @@ class AnthropicModel(StreamingProvider):
             params["tool_choice"] = {"type": "tool", "name": forced}
         if settings.temperature is not None and "temperature" not in self._dropped:
             params["temperature"] = settings.temperature
-        if request.tags:
-            params["extra_headers"] = {TAGS_HEADER: json.dumps(request.tags, sort_keys=True)}
+        params["extra_headers"] = {ORIGIN_HEADER: request.origin.model_dump_json(exclude_defaults=True)}
         return params
 
     def _adapt(self, err: anthropic.BadRequestError, params: dict[str, Any]) -> bool:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from workflows.types import Usage
+from contract import PhaseName, Usage
 
 __all__ = [
     "TextPart",
@@ -24,6 +24,7 @@ __all__ = [
     "Message",
     "ToolSpec",
     "ModelSettings",
+    "CallOrigin",
     "ModelRequest",
     "ModelResponse",
     "Model",
@@ -80,6 +81,17 @@ class ModelSettings(BaseModel):
     timeout_s: float = 600.0
 
 
+class CallOrigin(BaseModel):
+    """Where a call comes from. The scripted model finds its script by it; real providers
+    send it in a header that servers ignore (test doubles read it)."""
+
+    phase: PhaseName | None = None
+    invocation: int = 1
+    task_id: str | None = None
+    feature_dir: str = ""
+    branch: str = ""
+
+
 class ModelRequest(BaseModel):
     #: Stable instructions. Providers that cache prompts cache this prefix.
     system: str
@@ -89,9 +101,9 @@ class ModelRequest(BaseModel):
     messages: list[Message]
     tools: list[ToolSpec] = Field(default_factory=list)
     settings: ModelSettings = Field(default_factory=ModelSettings)
-    #: Where the call comes from: phase, invocation, task. The scripted model
-    #: uses these to find its script; real providers ignore them.
-    tags: dict[str, str] = Field(default_factory=dict)
+    #: A tool the model must call (providers that reject a forced choice leave it out).
+    tool_choice: str | None = None
+    origin: CallOrigin = Field(default_factory=CallOrigin)
 
     def fingerprint(self) -> str:
         """A stable hash of everything that determines the answer."""

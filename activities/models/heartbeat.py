@@ -13,32 +13,19 @@ event (Anthropic sends its first event at once and ``ping`` events after; OpenAI
 reasoning models may think silently for a while before the first chunk). The
 per-call ``ModelSettings.timeout_s`` bounds the whole call in any case.
 
-Heartbeat details: if the activity registered its own details with
-:func:`set_details`, every beat re-sends them, so a provider's beat never clobbers
-an activity's checkpoint. Otherwise it re-sends the details the previous attempt
-left, for the same reason.
+Each beat re-sends the details the previous attempt left, so a provider's beat never
+clobbers an activity's checkpoint.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from contextvars import ContextVar
-from typing import Any
-
 from temporalio import activity
 
-__all__ = ["MIN_INTERVAL_S", "StreamHeartbeat", "set_details"]
+__all__ = ["MIN_INTERVAL_S", "StreamHeartbeat"]
 
 #: At most one heartbeat per this many seconds (the first event always beats).
 MIN_INTERVAL_S = 1.0
-
-_details: ContextVar[Sequence[Any] | None] = ContextVar("backforge_heartbeat_details", default=None)
-
-
-def set_details(*details: Any) -> None:
-    """Register heartbeat details that provider beats must carry (activity checkpoints)."""
-    _details.set(details)
 
 
 class StreamHeartbeat:
@@ -68,8 +55,5 @@ class StreamHeartbeat:
         if now - self._last < self._interval:
             return
         self._last = now
-        details = _details.get()
-        if details is None:
-            details = activity.info().heartbeat_details
-        activity.heartbeat(*details)
+        activity.heartbeat(*activity.info().heartbeat_details)
         self.beats += 1

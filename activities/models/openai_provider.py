@@ -13,9 +13,9 @@ Mapping of the neutral request:
 - Tool specs become ``function`` tools with the JSON schema as ``parameters``;
   tool results become ``role: tool`` messages right after the assistant message
   that asked for them.
-- A forced tool (``tags["tool_choice"]``, set by :mod:`.structured`) becomes
+- A forced tool (``request.tool_choice``) becomes
   ``tool_choice: {"type": "function", ...}``.
-- ``request.tags`` travel in the ``x-backforge-tags`` header, which servers ignore
+- ``request.origin`` travel in the ``x-backforge-tags`` header, which servers ignore
   and the test wire server uses to find a scripted answer. On OpenAI itself the
   phase also becomes ``prompt_cache_key``, so a phase's calls share a cache shard.
 
@@ -51,22 +51,19 @@ from activities.models.base import (
 from activities.models.errors import ModelErrorType, config_error, scrub
 from activities.models.heartbeat import StreamHeartbeat
 from activities.models.streaming import StreamingProvider
-from workflows.types import Usage
+from contract import Usage
 
 __all__ = [
     "OpenAIModel",
-    "TAGS_HEADER",
-    "TOOL_CHOICE_TAG",
+    "ORIGIN_HEADER",
     "LOCAL_SERVER_KEY",
     "to_openai_messages",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Header carrying ``request.tags`` as JSON.
-TAGS_HEADER = "x-backforge-tags"
-#: Tag naming a tool the model must call (set by ``structured.request_structured``).
-TOOL_CHOICE_TAG = "tool_choice"
+#: Header carrying ``request.origin`` as JSON.
+ORIGIN_HEADER = "x-backforge-origin"
 #: Placeholder key sent to a server at ``OPENAI_BASE_URL`` when no key is set.
 LOCAL_SERVER_KEY = "not-needed"
 
@@ -222,7 +219,7 @@ class OpenAIModel(StreamingProvider):
                 }
                 for t in request.tools
             ]
-            forced = request.tags.get(TOOL_CHOICE_TAG)
+            forced = request.tool_choice
             if (
                 forced
                 and "tool_choice" not in self._dropped
@@ -233,13 +230,12 @@ class OpenAIModel(StreamingProvider):
             params["temperature"] = settings.temperature
         if (
             self._official
-            and (phase := request.tags.get("phase"))
+            and (phase := request.origin.phase)
             and "prompt_cache_key" not in self._dropped
         ):
             # Routes a phase's calls to the same cache shard (OpenAI only).
             params["prompt_cache_key"] = f"backforge-{phase}"
-        if request.tags:
-            params["extra_headers"] = {TAGS_HEADER: json.dumps(request.tags, sort_keys=True)}
+        params["extra_headers"] = {ORIGIN_HEADER: request.origin.model_dump_json(exclude_defaults=True)}
         return params
 
     def _adapt(self, err: openai.BadRequestError, params: dict[str, Any]) -> bool:

@@ -1,7 +1,7 @@
 """What a model call costs, from a price table users can override.
 
 Prices are USD per million tokens for four kinds of token, matching how the
-providers bill and how :class:`~workflows.types.Usage` counts them:
+providers bill and how :class:`~contract.Usage` counts them:
 
 - ``input``: uncached input tokens (``Usage.input_tokens``),
 - ``output``: output tokens, reasoning included (``Usage.output_tokens``),
@@ -36,7 +36,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from activities.models.errors import config_error
-from workflows.types import Usage
+from contract import Usage
 
 __all__ = [
     "PRICES_AS_OF",

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from activities.models.base import Model, ModelError
 from activities.models.scripted import ScriptedModel, resolve_transcript
 
-__all__ = ["resolve_model", "validate_model_id", "MODEL_WRAPPERS"]
+__all__ = ["ModelResolver", "ModelWrapper", "validate_model_id"]
 
-#: Functions applied to every resolved model, in order. Tests use this to inject
-#: faults or count calls; production code leaves it empty.
-MODEL_WRAPPERS: list[Callable[[Model], Model]] = []
+#: Wraps every resolved model (a worker can add tracing; tests inject faults or count calls).
+ModelWrapper = Callable[[Model], Model]
 
 _PROVIDERS = ("scripted", "anthropic", "openai")
 
@@ -37,20 +36,29 @@ def validate_model_id(model_id: str) -> None:
             raise ValueError(str(err)) from err
 
 
-def resolve_model(model_id: str) -> Model:
-    """Build the model for ``model_id`` (inside an activity: keys come from the env)."""
-    provider, name = _split(model_id)
-    model: Model
-    if provider == "scripted":
-        model = ScriptedModel(name)
-    elif provider == "anthropic":
-        from activities.models.anthropic_provider import AnthropicModel
+class ModelResolver:
+    """Builds the model for an id, inside an activity (keys come from the worker's env).
 
-        model = AnthropicModel(name)
-    else:
-        from activities.models.openai_provider import OpenAIModel
+    Args:
+        wrappers: Applied to every resolved model, in order.
+    """
 
-        model = OpenAIModel(name)
-    for wrap in MODEL_WRAPPERS:
-        model = wrap(model)
-    return model
+    def __init__(self, *, wrappers: Sequence[ModelWrapper] = ()) -> None:
+        self.wrappers = tuple(wrappers)
+
+    def __call__(self, model_id: str) -> Model:
+        provider, name = _split(model_id)
+        model: Model
+        if provider == "scripted":
+            model = ScriptedModel(name)
+        elif provider == "anthropic":
+            from activities.models.anthropic_provider import AnthropicModel
+
+            model = AnthropicModel(name)
+        else:
+            from activities.models.openai_provider import OpenAIModel
+
+            model = OpenAIModel(name)
+        for wrap in self.wrappers:
+            model = wrap(model)
+        return model

@@ -111,7 +111,7 @@ class RecordingModel:
                 "fingerprint": fingerprint,
                 "model": self.model_id,
                 "recorded_at": datetime.now(UTC).isoformat(),
-                "tags": request.tags,
+                "origin": request.origin.model_dump(mode="json", exclude_defaults=True),
                 "response": response.model_dump(mode="json"),
             },
         )

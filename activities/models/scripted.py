@@ -1,10 +1,10 @@
 """The scripted model: a test double that plays a hand-written transcript.
 
 It stands in for a real model in tests and the offline demo. It is stateless:
-the script key comes from the request's tags (``phase#invocation`` or
+the script key comes from the request's origin (``phase#invocation`` or
 ``implement/T001#1``) and the turn from the number of assistant messages
 already in the conversation, so a retried activity gets the same answers.
-``{{feature_dir}}`` and ``{{branch}}`` in arguments are filled from the tags.
+``{{feature_dir}}`` and ``{{branch}}`` in arguments are filled from the origin.
 """
 
 from __future__ import annotations
@@ -17,25 +17,25 @@ from typing import Any
 import yaml
 
 from activities.models.base import (
+    CallOrigin,
     ModelError,
     ModelRequest,
     ModelResponse,
     TextPart,
     ToolCallPart,
 )
-from workflows.types import Usage
+from contract import Usage
 
 __all__ = ["ScriptedModel", "load_transcript", "script_key", "PROJECT_ROOT"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def script_key(tags: dict[str, str], invocation: int | None = None) -> str:
+def script_key(origin: CallOrigin, invocation: int | None = None) -> str:
     """The transcript key for a call: ``specify#2`` or ``implement/T003#1``."""
-    phase = tags.get("phase", "")
-    task = tags.get("task")
-    inv = invocation if invocation is not None else int(tags.get("invocation", "1"))
-    return f"{phase}/{task}#{inv}" if task else f"{phase}#{inv}"
+    inv = invocation if invocation is not None else origin.invocation
+    phase = origin.phase or ""
+    return f"{phase}/{origin.task_id}#{inv}" if origin.task_id else f"{phase}#{inv}"
 
 
 @lru_cache(maxsize=8)
@@ -67,15 +67,16 @@ def load_transcript(spec: str) -> dict[str, Any]:
     return _load(str(path), path.stat().st_mtime)
 
 
-def _fill(value: Any, tags: dict[str, str]) -> Any:
+def _fill(value: Any, origin: CallOrigin) -> Any:
     if isinstance(value, str):
+        fields = {"feature_dir": origin.feature_dir, "branch": origin.branch}
         return re.sub(
-            r"\{\{(feature_dir|branch)\}\}", lambda m: tags.get(m.group(1), m.group(0)), value
+            r"\{\{(feature_dir|branch)\}\}", lambda m: fields[m.group(1)] or m.group(0), value
         )
     if isinstance(value, list):
-        return [_fill(v, tags) for v in value]
+        return [_fill(v, origin) for v in value]
     if isinstance(value, dict):
-        return {k: _fill(v, tags) for k, v in value.items()}
+        return {k: _fill(v, origin) for k, v in value.items()}
     return value
 
 
@@ -87,20 +88,19 @@ class ScriptedModel:
         self.model_id = f"scripted:{transcript}"
         load_transcript(transcript)  # fail fast on a bad file
 
-    def _turns(self, calls: dict[str, Any], tags: dict[str, str]) -> tuple[str, list]:
-        key = script_key(tags)
+    def _turns(self, calls: dict[str, Any], origin: CallOrigin) -> tuple[str, list]:
+        key = script_key(origin)
         if key in calls:
             return key, calls[key]
         # A phase asked again (after a rejection, say) replays its latest script.
-        inv = int(tags.get("invocation", "1"))
-        for earlier in range(inv - 1, 0, -1):
-            if (k := script_key(tags, earlier)) in calls:
+        for earlier in range(origin.invocation - 1, 0, -1):
+            if (k := script_key(origin, earlier)) in calls:
                 return k, calls[k]
         raise ModelError(f"transcript {self.transcript} has no script for {key!r}")
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         calls = load_transcript(self.transcript)["calls"]
-        key, turns = self._turns(calls, request.tags)
+        key, turns = self._turns(calls, request.origin)
         turn = sum(1 for m in request.messages if m.role == "assistant")
         if turn >= len(turns):
             raise ModelError(
@@ -110,13 +110,13 @@ class ScriptedModel:
         scripted = turns[turn]
         parts: list[TextPart | ToolCallPart] = []
         if scripted.get("text"):
-            parts.append(TextPart(text=_fill(scripted["text"], request.tags)))
+            parts.append(TextPart(text=_fill(scripted["text"], request.origin)))
         for i, call in enumerate(scripted.get("tool_calls") or []):
             parts.append(
                 ToolCallPart(
                     id=f"call_{key}_{turn}_{i}",
                     name=call["name"],
-                    arguments=_fill(call.get("arguments") or {}, request.tags),
+                    arguments=_fill(call.get("arguments") or {}, request.origin),
                 )
             )
         # Rough token figures (4 characters a token) so usage views are exercised;

@@ -2,31 +2,50 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from temporalio import activity
 
-from activities.phases._common import commit_phase, model_phase
-from workflows.types import PhaseInput, PhaseOutcome
+from activities.agent import AgentRun, Finish
+from activities.model_phase import ModelPhase, layout_of
+from activities.speckit import FeatureLayout
+from activities.workspace import Workspace
+from contract import PhaseInput, PhaseOutcome
+
+__all__ = ["AnalyzePhase", "AnalyzeFinish"]
 
 
-@activity.defn
-async def run_phase_analyze(inp: PhaseInput) -> PhaseOutcome:
-    path = f"{inp.workspace.feature_dir}/analysis.md"
-    ws, run = await model_phase(
-        inp,
-        prompt="analyze",
-        context_docs=("constitution", "spec", "plan", "tasks"),
-        required=[path],
-        finish_extra={"blocking_findings": {"type": "integer", "minimum": 0}},
-        finish_required=["blocking_findings"],
+class AnalyzeFinish(Finish):
+    """Call once analysis.md is written, with a summary and the blocking count."""
+
+    blocking_findings: int = Field(
+        ge=0, description="CRITICAL and HIGH findings that must be fixed before delivery."
     )
-    finish = run.finish or {}
-    blocking = int(finish.get("blocking_findings") or 0)
-    return await commit_phase(
-        ws,
-        inp,
-        f"analyze: {blocking} blocking finding(s)",
-        artifacts=[path],
-        summary=finish.get("summary", ""),
-        run=run,
-        blocking_findings=blocking,
-    )
+
+
+class AnalyzePhase(ModelPhase[AnalyzeFinish]):
+    phase = "analyze"
+    prompt = "analyze"
+    reads = ("constitution", "spec", "plan", "tasks")
+    finish = AnalyzeFinish
+
+    def writes(self, layout: FeatureLayout) -> list[str]:
+        return [layout.path("analysis")]
+
+    async def complete(
+        self, ws: Workspace, inp: PhaseInput, run: AgentRun[AnalyzeFinish]
+    ) -> PhaseOutcome:
+        assert run.finish is not None
+        blocking = run.finish.blocking_findings
+        return await self.commit(
+            ws,
+            inp,
+            f"analyze: {blocking} blocking finding(s)",
+            summary=run.summary,
+            artifacts=self.writes(layout_of(inp)),
+            usage=run.usage,
+            blocking_findings=blocking,
+        )
+
+    @activity.defn(name="run_phase_analyze")
+    async def run(self, inp: PhaseInput) -> PhaseOutcome:
+        return await self.execute(inp)

@@ -4,26 +4,34 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.phases._common import commit_phase, model_phase
-from workflows.types import PhaseInput, PhaseOutcome
+from activities.agent import AgentRun, Finish
+from activities.model_phase import ModelPhase, layout_of
+from activities.speckit import FeatureLayout
+from activities.workspace import Workspace
+from contract import PhaseInput, PhaseOutcome
 
-CONSTITUTION = ".specify/memory/constitution.md"
+__all__ = ["ConstitutionPhase"]
 
 
-@activity.defn
-async def run_phase_constitution(inp: PhaseInput) -> PhaseOutcome:
-    ws, run = await model_phase(
-        inp,
-        prompt="constitution",
-        context_docs=("constitution",),
-        required=[CONSTITUTION],
-    )
-    summary = (run.finish or {}).get("summary", "")
-    return await commit_phase(
-        ws,
-        inp,
-        "constitution: project principles",
-        artifacts=[CONSTITUTION],
-        summary=summary,
-        run=run,
-    )
+class ConstitutionPhase(ModelPhase[Finish]):
+    phase = "constitution"
+    prompt = "constitution"
+    reads = ("constitution",)
+    finish = Finish
+
+    def writes(self, layout: FeatureLayout) -> list[str]:
+        return [layout.path("constitution")]
+
+    async def complete(self, ws: Workspace, inp: PhaseInput, run: AgentRun[Finish]) -> PhaseOutcome:
+        return await self.commit(
+            ws,
+            inp,
+            "constitution: project principles",
+            summary=run.summary,
+            artifacts=self.writes(layout_of(inp)),
+            usage=run.usage,
+        )
+
+    @activity.defn(name="run_phase_constitution")
+    async def run(self, inp: PhaseInput) -> PhaseOutcome:
+        return await self.execute(inp)

@@ -7,11 +7,16 @@ happened.
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import activity
 
-from activities.phases._common import commit_phase, open_workspace, parse_tasks
-from activities.workspace import Workspace, feature_text
-from workflows.types import DeliveryFacts, PhaseInput, PhaseOutcome
+from activities.model_phase import PhaseActivity, layout_of
+from activities.speckit import parse_tasks
+from activities.workspace import Workspace
+from contract import DeliveryFacts, PhaseInput, PhaseOutcome
+
+__all__ = ["DeliverPhase", "report_markdown", "phase_commits"]
 
 _SEP = "\x1f"
 
@@ -35,7 +40,9 @@ def phase_commits(ws: Workspace, base: str) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def report_markdown(inp: PhaseInput, facts: DeliveryFacts, tasks_text: str, commits: list) -> str:
+def report_markdown(
+    inp: PhaseInput, facts: DeliveryFacts, feature: str, tasks_text: str, commits: list
+) -> str:
     tasks = parse_tasks(tasks_text)
     done = sum(t.done for t in tasks)
     t = facts.test_report
@@ -48,7 +55,7 @@ def report_markdown(inp: PhaseInput, facts: DeliveryFacts, tasks_text: str, comm
     lines = [
         f"# Implementation report: {inp.workspace.branch}",
         "",
-        f"**Feature**: {feature_text(inp.workspace.repo_path, inp.workflow_id)}  ",
+        f"**Feature**: {feature}  ",
         f"**Workflow**: `{inp.workflow_id}`  ",
         f"**Branch**: `{inp.workspace.branch}` (from `{inp.workspace.base_commit[:10]}`)  ",
         f"**Model**: `{inp.model}`",
@@ -90,20 +97,25 @@ def report_markdown(inp: PhaseInput, facts: DeliveryFacts, tasks_text: str, comm
         "## Artifacts",
         "",
         f"- `{inp.workspace.feature_dir}/`: spec, plan, research, data model, contract, tasks, analysis",
-        f"- `history/prompts/{inp.workspace.branch}/`: prompt history records",
+        f"- `{layout_of(inp).prompt_history_dir}/`: prompt history records",
         "",
     ]
     return "\n".join(lines)
 
 
-@activity.defn
-async def run_phase_deliver(inp: PhaseInput, facts: DeliveryFacts) -> PhaseOutcome:
-    ws = await open_workspace(inp)
-    fd = inp.workspace.feature_dir
-    tasks_text = ws.read(f"{fd}/tasks.md") if ws.exists(f"{fd}/tasks.md") else ""
-    path = f"{fd}/report.md"
-    commits = phase_commits(ws, inp.workspace.base_commit)
-    ws.write(path, report_markdown(inp, facts, tasks_text, commits))
-    return await commit_phase(
-        ws, inp, "deliver: implementation report", artifacts=[path], summary=f"Report at {path}"
-    )
+class DeliverPhase(PhaseActivity):
+    """Writes the implementation report from git and the workflow's figures."""
+
+    @activity.defn(name="run_phase_deliver")
+    async def run(self, inp: PhaseInput, facts: DeliveryFacts) -> PhaseOutcome:
+        layout = layout_of(inp)
+        async with self.services.workspaces.checkout(inp) as ws:
+            tasks = layout.path("tasks")
+            tasks_text = ws.read(tasks) if ws.exists(tasks) else ""
+            path = layout.path("report")
+            commits = await asyncio.to_thread(phase_commits, ws, inp.workspace.base_commit)
+            feature = self.services.workspaces.feature_text(inp)
+            ws.write(path, report_markdown(inp, facts, feature, tasks_text, commits))
+            return await self.commit(
+                ws, inp, "deliver: implementation report", summary=f"Report at {path}", artifacts=[path]
+            )

@@ -1,47 +1,58 @@
-"""The fix step: repair failing tests or blocking analysis findings."""
+"""The fix step: repair failing tests, blocking analysis findings, or what a reviewer asked.
+
+The workflow says why it runs (``fix_reason``) and which committed documents
+hold the evidence (``evidence_paths``); each reason has its own prompt.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import activity
 
-from activities.phases._common import commit_phase, model_phase
-from activities.phases.implement import toolbox_with_tests
+from activities import prompts
+from activities.agent import AgentRun, Finish
+from activities.model_phase import ModelPhase
+from activities.tools import Toolbox, test_runner_toolbox
 from activities.workspace import Workspace
-from workflows.types import PhaseInput, PhaseOutcome
+from contract import PhaseInput, PhaseOutcome
+
+__all__ = ["FixPhase"]
 
 EVIDENCE_CHARS = 12_000
+_HEAD_CHARS = 2_000
 
 
-@activity.defn
-async def run_phase_fix(inp: PhaseInput) -> PhaseOutcome:
-    ws0 = Workspace(inp.workspace.repo_path)
-    evidence = []
-    for rel in inp.context_paths:
-        text = ws0.git("show", f"{inp.base_commit}:{rel}", check=False)
-        if len(text) > EVIDENCE_CHARS:
-            text = text[:2000] + "\n...\n" + text[-(EVIDENCE_CHARS - 2000) :]
-        evidence.append(f'<document path="{rel}">\n{text}\n</document>')
-    from_analysis = any(p.endswith("analysis.md") for p in inp.context_paths)
-    reason = (
-        "The analysis found blocking (CRITICAL/HIGH) findings; resolve them."
-        if from_analysis
-        else f"The project's tests fail (fix round {inp.invocation})."
-    )
-    ws, run = await model_phase(
-        inp,
-        prompt="fix",
-        context_docs=("constitution", "spec", "plan", "data-model"),
-        required=[],
-        toolbox_factory=toolbox_with_tests,
-        reason=reason,
-        evidence="\n\n".join(evidence),
-    )
-    summary = (run.finish or {}).get("summary", "")
-    return await commit_phase(
-        ws,
-        inp,
-        f"fix: round {inp.invocation}",
-        artifacts=sorted(run.changed),
-        summary=summary,
-        run=run,
-    )
+class FixPhase(ModelPhase[Finish]):
+    phase = "fix"
+    prompt = "fix"
+    reads = ("constitution", "spec", "plan", "data-model")
+    finish = Finish
+
+    def toolbox(self, ws: Workspace, inp: PhaseInput) -> Toolbox:
+        return test_runner_toolbox(ws)
+
+    async def prompt_values(self, ws: Workspace, inp: PhaseInput) -> dict[str, Any]:
+        evidence = []
+        for rel in inp.evidence_paths:
+            text = ws.read(rel) if ws.exists(rel) else f"({rel} is missing)"
+            if len(text) > EVIDENCE_CHARS:
+                head, tail = text[:_HEAD_CHARS], text[-(EVIDENCE_CHARS - _HEAD_CHARS) :]
+                text = head + "\n...\n" + tail
+            evidence.append(prompts.render("document", path=rel, content=text))
+        reason = prompts.render(f"fix_{inp.fix_reason or 'tests'}", round=inp.invocation)
+        return {"reason": reason.strip(), "evidence": "\n\n".join(evidence)}
+
+    async def complete(self, ws: Workspace, inp: PhaseInput, run: AgentRun[Finish]) -> PhaseOutcome:
+        return await self.commit(
+            ws,
+            inp,
+            f"fix ({inp.fix_reason or 'tests'}): round {inp.invocation}",
+            summary=run.summary,
+            artifacts=sorted(run.changed),
+            usage=run.usage,
+        )
+
+    @activity.defn(name="run_phase_fix")
+    async def run(self, inp: PhaseInput) -> PhaseOutcome:
+        return await self.execute(inp)

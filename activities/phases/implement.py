@@ -1,109 +1,115 @@
 """Phase 5: implement one task of tasks.md with the coding agent.
 
-The workflow calls this once per task, in tasks.md order. The activity (not
-the model) checks the task off, so tasks.md always tells the truth. If the
-agent escalates, the work so far is committed and a ``HumanRequest`` of kind
-escalation goes back to the workflow; the task runs again with the answer.
+The workflow calls this once per task, in tasks.md order (``[P]`` tasks side by
+side, each in its own worktree). The activity (not the model) checks the task
+off, so tasks.md always tells the truth. If the agent escalates, the work so far
+is committed and a ``HumanRequest`` of kind escalation, in the fixed escalation
+shape, goes back to the workflow; the task runs again with the answer.
 """
 
 from __future__ import annotations
 
-import asyncio
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.phases._common import check_off, commit_phase, model_phase, parse_tasks
-from activities.phases.specify import record_clarifications
-from activities.phases.testing import run_project_tests
-from activities.tools import Toolbox
-from activities.workspace import Workspace, remove_worktree
-from workflows.types import HumanQuestion, HumanRequest, PhaseInput, PhaseOutcome
+from activities.agent import AgentRun, Finish, Question
+from activities.model_phase import ModelPhase, layout_of
+from activities.speckit import check_off, find_task, record_clarifications
+from activities.tools import Toolbox, test_runner_toolbox
+from activities.workspace import Workspace
+from contract import HumanRequest, PhaseInput, PhaseOutcome
+
+__all__ = ["ImplementPhase", "Escalation"]
 
 
-def escalation_request(inp: PhaseInput, args: dict) -> HumanRequest:
-    """The fixed escalation shape: blocker, context, spec, problem, questions, impact."""
-    body = (
-        f"**Blocker**: {args.get('blocker_type', 'ambiguity')}\n\n"
-        f"**Context**: {args.get('context', '')}\n\n"
-        f"**What the spec says**: {args.get('spec_says', '')}\n\n"
-        f"**Problem**: {args.get('problem', '')}\n\n"
-        f"**Impact**: {args.get('impact', '')}"
-    )
-    questions = [HumanQuestion.model_validate(q) for q in args.get("questions") or []]
-    return HumanRequest(
-        id="",
-        kind="escalation",
-        phase="implement",
-        title=f"{inp.task_id}: {str(args.get('problem', 'the agent needs a decision'))[:80]}",
-        body=body,
-        questions=questions,
-    )
+class Escalation(BaseModel):
+    """Stop and ask a person when you cannot proceed: the spec is missing a detail,
+    contradicts itself, or a decision needs a human. Work done so far is kept."""
 
+    model_config = ConfigDict(extra="forbid")
 
-def toolbox_with_tests(ws: Workspace) -> Toolbox:
-    async def run_tests(selection: list[str]) -> str:
-        report, output = await run_project_tests(ws, selection)
-        return output[-12_000:]
+    blocker_type: Literal["ambiguity", "missing_detail", "contradiction", "undefined_behaviour"]
+    context: str = Field(description="What you were doing when you got stuck.")
+    spec_says: str = Field(description="What the spec (or plan, or contract) says on the point.")
+    problem: str = Field(description="Why you cannot proceed, in one or two sentences.")
+    questions: list[Question] = Field(min_length=1, max_length=3)
+    impact: str = Field(description="What each answer changes in the code or the contract.")
 
-    return Toolbox(ws, run_tests=run_tests)
-
-
-@activity.defn
-async def run_phase_implement(inp: PhaseInput) -> PhaseOutcome:
-    if not inp.task_id:
-        raise ApplicationError("implement needs a task_id", type="BadInput", non_retryable=True)
-    tasks_path = f"{inp.workspace.feature_dir}/tasks.md"
-    ws0 = Workspace(inp.workspace.repo_path)
-    line = next(
-        (
-            t
-            for t in parse_tasks(ws0.git("show", f"{inp.base_commit}:{tasks_path}"))
-            if t.id == inp.task_id
-        ),
-        None,
-    )
-    if line is None:
-        raise ApplicationError(
-            f"{inp.task_id} is not in {tasks_path}", type="BadInput", non_retryable=True
+    def request(self, task_id: str) -> HumanRequest:
+        body = (
+            f"**Blocker**: {self.blocker_type}\n\n"
+            f"**Context**: {self.context}\n\n"
+            f"**What the spec says**: {self.spec_says}\n\n"
+            f"**Problem**: {self.problem}\n\n"
+            f"**Impact**: {self.impact}"
         )
-    ws, run = await model_phase(
-        inp,
-        prompt="implement",
-        context_docs=("constitution", "spec", "plan", "data-model", "tasks"),
-        required=[],
-        toolbox_factory=toolbox_with_tests,
-        escalate=True,
-        task_id=inp.task_id,
-        task_line=f"{line.id}{' [P]' if line.parallel else ''}{f' [{line.story}]' if line.story else ''} {line.title}",
-    )
-    if inp.clarifications:
-        spec = f"{inp.workspace.feature_dir}/spec.md"
-        ws.write(
-            spec, record_clarifications(ws.read(spec), inp.clarifications, inp.today or "today")
+        problem = " ".join(self.problem.split())
+        if len(problem) > 80:
+            problem = problem[:79].rsplit(" ", 1)[0] + "…"
+        return HumanRequest(
+            id="",
+            kind="escalation",
+            phase="implement",
+            title=f"{task_id}: {problem}",
+            body=body,
+            questions=[q.human() for q in self.questions],
         )
-    if run.escalation is not None:
-        request = escalation_request(inp, run.escalation)
-        return await commit_phase(
+
+
+class ImplementPhase(ModelPhase[Finish]):
+    phase = "implement"
+    prompt = "implement"
+    reads = ("constitution", "spec", "plan", "data-model", "tasks")
+    finish = Finish
+    escalation = Escalation
+
+    def toolbox(self, ws: Workspace, inp: PhaseInput) -> Toolbox:
+        return test_runner_toolbox(ws)
+
+    async def prompt_values(self, ws: Workspace, inp: PhaseInput) -> dict[str, Any]:
+        tasks_path = layout_of(inp).path("tasks")
+        line = find_task(ws.read(tasks_path), inp.task_id or "")
+        if line is None:
+            raise ApplicationError(
+                f"{inp.task_id} is not in {tasks_path}", type="BadInput", non_retryable=True
+            )
+        return {"task_id": line.id, "task_line": line.text}
+
+    async def complete(self, ws: Workspace, inp: PhaseInput, run: AgentRun[Finish]) -> PhaseOutcome:
+        layout = layout_of(inp)
+        task_id = inp.task_id or ""
+        if inp.clarifications:
+            spec = layout.path("spec")
+            text = record_clarifications(ws.read(spec), inp.clarifications, inp.today or "today")
+            ws.write(spec, text)
+        if isinstance(run.escalation, Escalation):
+            request = run.escalation.request(task_id)
+            return await self.commit(
+                ws,
+                inp,
+                f"{task_id}: work so far (escalated)",
+                summary=request.title,
+                usage=run.usage,
+                human_requests=[request],
+            )
+        tasks_path = layout.path("tasks")
+        line = find_task(ws.read(tasks_path), task_id)
+        if not inp.worktree:  # parallel tasks are checked off as they are merged
+            ws.write(tasks_path, check_off(ws.read(tasks_path), task_id))
+        return await self.commit(
             ws,
             inp,
-            f"{inp.task_id}: work so far (escalated)",
-            artifacts=[],
-            summary=request.title,
-            run=run,
-            human_requests=[request],
+            f"{task_id}: {line.description if line else ''}",
+            summary=run.summary,
+            artifacts=[*sorted(run.changed), tasks_path],
+            usage=run.usage,
         )
-    if not inp.worktree:  # parallel tasks are checked off as they are merged
-        ws.write(tasks_path, check_off(ws.read(tasks_path), inp.task_id))
-    summary = (run.finish or {}).get("summary", "")
-    outcome = await commit_phase(
-        ws,
-        inp,
-        f"{inp.task_id}: {line.title}",
-        artifacts=[*sorted(run.changed), tasks_path],
-        summary=summary,
-        run=run,
-    )
-    if inp.worktree:  # the commit lives on in the object store; the merge step picks it up
-        await asyncio.to_thread(remove_worktree, inp.workspace.repo_path, ws.root)
-    return outcome
+
+    @activity.defn(name="run_phase_implement")
+    async def run(self, inp: PhaseInput) -> PhaseOutcome:
+        if not inp.task_id:
+            raise ApplicationError("implement needs a task_id", type="BadInput", non_retryable=True)
+        return await self.execute(inp)

@@ -13,15 +13,18 @@ import asyncio
 
 from temporalio import activity
 
-from activities.phases._common import check_off
+from activities.model_phase import PhaseActivity
+from activities.speckit import FeatureLayout, check_off
 from activities.workspace import Workspace, WorkspaceError
-from workflows.types import MergeInput, MergeResult
+from contract import MergeInput, MergeResult
+
+__all__ = ["MergeStep", "merge"]
 
 
 def merge(inp: MergeInput) -> MergeResult:
     ws = Workspace(inp.workspace.repo_path)
     ws.reset_to(inp.workspace.branch, inp.base_commit)
-    tasks_path = f"{inp.workspace.feature_dir}/tasks.md"
+    tasks_path = FeatureLayout(inp.workspace.feature_dir, inp.workspace.branch).path("tasks")
     result = MergeResult(head=inp.base_commit)
     for task_id, commit in inp.commits:
         if result.conflicts:
@@ -43,6 +46,9 @@ def merge(inp: MergeInput) -> MergeResult:
     return result
 
 
-@activity.defn
-async def merge_task_commits(inp: MergeInput) -> MergeResult:
-    return await asyncio.to_thread(merge, inp)
+class MergeStep(PhaseActivity):
+    """Merges the commits of a batch of parallel tasks onto the branch."""
+
+    @activity.defn(name="merge_task_commits")
+    async def run(self, inp: MergeInput) -> MergeResult:
+        return await asyncio.to_thread(merge, inp)

@@ -4,26 +4,35 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.phases._common import commit_phase, model_phase
-from workflows.types import PhaseInput, PhaseOutcome
+from activities.agent import AgentRun, Finish
+from activities.model_phase import ModelPhase, layout_of
+from activities.speckit import FeatureLayout
+from activities.workspace import Workspace
+from contract import PhaseInput, PhaseOutcome
 
-PLAN_FILES = ("plan.md", "research.md", "data-model.md", "contracts/openapi.yaml", "quickstart.md")
+__all__ = ["PlanPhase"]
 
 
-@activity.defn
-async def run_phase_plan(inp: PhaseInput) -> PhaseOutcome:
-    files = [f"{inp.workspace.feature_dir}/{name}" for name in PLAN_FILES]
-    ws, run = await model_phase(
-        inp,
-        prompt="plan",
-        context_docs=("constitution", "spec"),
-        required=files,
-    )
-    return await commit_phase(
-        ws,
-        inp,
-        "plan: research, data model, contract",
-        artifacts=files,
-        summary=(run.finish or {}).get("summary", ""),
-        run=run,
-    )
+class PlanPhase(ModelPhase[Finish]):
+    phase = "plan"
+    prompt = "plan"
+    reads = ("constitution", "spec")
+    finish = Finish
+
+    def writes(self, layout: FeatureLayout) -> list[str]:
+        names = ("plan", "research", "data-model", "contract", "quickstart")
+        return [layout.path(name) for name in names]  # type: ignore[arg-type]
+
+    async def complete(self, ws: Workspace, inp: PhaseInput, run: AgentRun[Finish]) -> PhaseOutcome:
+        return await self.commit(
+            ws,
+            inp,
+            "plan: research, data model, contract",
+            summary=run.summary,
+            artifacts=self.writes(layout_of(inp)),
+            usage=run.usage,
+        )
+
+    @activity.defn(name="run_phase_plan")
+    async def run(self, inp: PhaseInput) -> PhaseOutcome:
+        return await self.execute(inp)

@@ -4,39 +4,47 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.phases._common import commit_phase, model_phase, parse_tasks
+from activities.agent import AgentRun, Finish
+from activities.model_phase import ModelPhase, layout_of
+from activities.speckit import FeatureLayout, parse_tasks
 from activities.workspace import Workspace
-from workflows.types import PhaseInput, PhaseOutcome
+from contract import PhaseInput, PhaseOutcome
+
+__all__ = ["TasksPhase"]
 
 
-def _check(ws: Workspace, path: str) -> str | None:
-    tasks = parse_tasks(ws.read(path))
-    if not tasks:
-        return f"{path} has no task lines; use `- [ ] T001 [P] [US1] Description with file path`"
-    ids = [t.id for t in tasks]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        return f"{path} repeats task ids {duplicates}; give every task its own id"
-    return None
+class TasksPhase(ModelPhase[Finish]):
+    phase = "tasks"
+    prompt = "tasks"
+    reads = ("constitution", "spec", "plan", "data-model")
+    finish = Finish
 
+    def writes(self, layout: FeatureLayout) -> list[str]:
+        return [layout.path("tasks")]
 
-@activity.defn
-async def run_phase_tasks(inp: PhaseInput) -> PhaseOutcome:
-    path = f"{inp.workspace.feature_dir}/tasks.md"
-    ws, run = await model_phase(
-        inp,
-        prompt="tasks",
-        context_docs=("constitution", "spec", "plan", "data-model"),
-        required=[path],
-        check=lambda w, _args: _check(w, path),
-    )
-    tasks = parse_tasks(ws.read(path))
-    return await commit_phase(
-        ws,
-        inp,
-        f"tasks: {len(tasks)} tasks",
-        artifacts=[path],
-        summary=(run.finish or {}).get("summary", ""),
-        run=run,
-        tasks=tasks,
-    )
+    def check(self, ws: Workspace, layout: FeatureLayout, finish: Finish) -> str | None:
+        path = layout.path("tasks")
+        ids = [t.id for t in parse_tasks(ws.read(path))]
+        if not ids:
+            return f"{path} has no task lines; use `- [ ] T001 [P] [US1] Description with file path`"
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            return f"{path} repeats task ids {duplicates}; give every task its own id"
+        return None
+
+    async def complete(self, ws: Workspace, inp: PhaseInput, run: AgentRun[Finish]) -> PhaseOutcome:
+        path = layout_of(inp).path("tasks")
+        tasks = parse_tasks(ws.read(path))
+        return await self.commit(
+            ws,
+            inp,
+            f"tasks: {len(tasks)} tasks",
+            summary=run.summary,
+            artifacts=[path],
+            usage=run.usage,
+            tasks=tasks,
+        )
+
+    @activity.defn(name="run_phase_tasks")
+    async def run(self, inp: PhaseInput) -> PhaseOutcome:
+        return await self.execute(inp)

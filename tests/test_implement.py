@@ -1,4 +1,4 @@
-"""Escalation round trip with the real activities on the time-skipping server.
+"""The implement phase: escalation round trip with the real activities (time-skipping server).
 
 The implementation agent calls ``escalate``; the workflow shows the request in
 ``status``; a person answers; the task runs again with the answer, which is
@@ -12,11 +12,11 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import unique
-from tests.test_workflow import open_request, respond
+from contract import FeatureRequest
+from tests.support.fake_phases import open_request, respond
+from tests.support.temporal import unique
 from worker import build_worker
 from workflows.backend_feature import BackendFeatureWorkflow
-from workflows.types import FeatureRequest
 
 TRANSCRIPT = Path(__file__).parent / "fixtures" / "escalation.yaml"
 
@@ -37,7 +37,7 @@ async def test_escalate_answer_resume(ts_env: WorkflowEnvironment, tmp_path: Pat
         )
         request = await open_request(handle, "escalation")
         status = await handle.query(BackendFeatureWorkflow.status)
-        assert status.state == "waiting" and status.phase == "implement T001"
+        assert status.state == "waiting" and status.phase == "implement" and status.task_id == "T001"
         assert status.open_requests[0].id == request.id
         assert "**Blocker**: missing_detail" in request.body and "**Impact**" in request.body
         assert request.questions[0].text == "How should half cents be rounded?"

@@ -1,9 +1,4 @@
-"""Workflow logic on the time-skipping server, with fake phase activities.
-
-The fakes are registered under the real activity names and record every
-``PhaseInput`` they receive, so the tests can assert what the workflow asked
-for (guidance, clarifications, base commits) as well as what it reports.
-"""
+"""BackendFeatureWorkflow on the time-skipping server, with fake phase activities."""
 
 from __future__ import annotations
 
@@ -11,196 +6,26 @@ import asyncio
 import uuid
 
 import pytest
-from temporalio import activity
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import eventually, unique
-from worker import build_worker
-from workflows.backend_feature import BackendFeatureWorkflow
-from workflows.types import (
-    DeliveryFacts,
+from temporalio import activity
+
+from contract import (
     FeatureRequest,
     FeatureResult,
-    HumanOption,
-    HumanQuestion,
-    HumanRequest,
     HumanResponse,
+    MergeInput,
+    MergeResult,
     PhaseInput,
     PhaseOutcome,
     ResetInput,
     TaskItem,
-    TestReport,
-    Usage,
-    WorkspaceInfo,
 )
-
-QUESTIONS = [
-    HumanQuestion(
-        id="Q1",
-        text="Duplicate URLs per user?",
-        options=[
-            HumanOption(key="A", answer="Reject with 409"),
-            HumanOption(key="B", answer="Allow"),
-        ],
-        recommended="A",
-    ),
-    HumanQuestion(
-        id="Q2",
-        text="Deleting a collection deletes its bookmarks?",
-        options=[
-            HumanOption(key="A", answer="Keep bookmarks"),
-            HumanOption(key="B", answer="Delete them"),
-        ],
-        recommended="A",
-    ),
-]
-
-
-class Fakes:
-    """Scriptable stand-ins for every phase activity."""
-
-    def __init__(
-        self,
-        *,
-        clarify: bool = True,
-        test_results: list[bool] | None = None,
-        fail_phase: dict[str, int] | None = None,
-        cost: float = 0.0,
-        escalate_task: str | None = None,
-        block_phase: str | None = None,
-    ) -> None:
-        self.clarify = clarify
-        self.test_results = list(test_results or [True])
-        self.fail_phase = dict(fail_phase or {})  # phase -> invocations that fail
-        self.cost = cost
-        self.escalate_task = escalate_task
-        self.block_phase = block_phase
-        self.calls: list[PhaseInput] = []
-        self.resets: list[ResetInput] = []
-        self.blocked = asyncio.Event()
-        self.commits = 0
-
-    def _outcome(self, inp: PhaseInput, **extra: object) -> PhaseOutcome:
-        self.commits += 1
-        return PhaseOutcome(
-            phase=inp.phase,
-            commit=f"{self.commits:040x}",
-            summary=f"{inp.run_key} done",
-            usage=Usage(input_tokens=100, output_tokens=10, model_calls=1, cost_usd=self.cost),
-            **extra,  # type: ignore[arg-type]
-        )
-
-    async def _phase(self, inp: PhaseInput) -> PhaseOutcome:
-        self.calls.append(inp)
-        if self.fail_phase.get(inp.phase, 0) >= inp.invocation:
-            raise ApplicationError(f"{inp.phase} exploded", type="BadInput", non_retryable=True)
-        if inp.phase == self.block_phase:
-            self.blocked.set()
-            while True:  # until cancelled
-                activity.heartbeat()
-                await asyncio.sleep(0.05)
-        if inp.phase == "specify" and self.clarify and not inp.clarifications:
-            request = HumanRequest(
-                id="",
-                kind="clarification",
-                phase="specify",
-                title="2 questions",
-                questions=QUESTIONS,
-            )
-            return self._outcome(inp, human_requests=[request])
-        if inp.phase == "tasks":
-            tasks = [TaskItem(id="T001", title="models"), TaskItem(id="T002", title="routes")]
-            return self._outcome(inp, tasks=tasks)
-        if (
-            inp.phase == "implement"
-            and inp.task_id == self.escalate_task
-            and not inp.clarifications
-        ):
-            request = HumanRequest(
-                id="",
-                kind="escalation",
-                phase="implement",
-                title="Which status code?",
-                questions=[QUESTIONS[0]],
-            )
-            return self._outcome(inp, human_requests=[request])
-        if inp.phase == "test":
-            ok = self.test_results.pop(0) if len(self.test_results) > 1 else self.test_results[0]
-            report = TestReport(
-                passed=5,
-                failed=0 if ok else 1,
-                exit_code=0 if ok else 1,
-                output_path="specs/x/test-results.md",
-            )
-            return self._outcome(inp, test_report=report)
-        return self._outcome(inp)
-
-    def activities(self) -> list:
-        def make(name: str):  # type: ignore[no-untyped-def]
-            async def fake(inp: PhaseInput) -> PhaseOutcome:
-                return await self._phase(inp)
-
-            return activity.defn(name=name)(fake)
-
-        phases = ("constitution", "specify", "plan", "tasks", "implement", "test", "fix", "analyze")
-        acts = [make(f"run_phase_{phase}") for phase in phases]
-
-        @activity.defn(name="run_phase_deliver")
-        async def deliver(inp: PhaseInput, facts: DeliveryFacts) -> PhaseOutcome:
-            self.calls.append(inp)
-            return self._outcome(inp)
-
-        @activity.defn(name="prepare_workspace")
-        async def prepare(request: FeatureRequest) -> WorkspaceInfo:
-            return WorkspaceInfo(
-                repo_path=request.repo_path,
-                branch="001-bookmarks",
-                feature_dir="specs/001-bookmarks",
-                base_commit="b" * 40,
-                head_commit="b" * 40,
-            )
-
-        @activity.defn(name="reset_workspace")
-        async def reset(inp: ResetInput) -> str:
-            self.resets.append(inp)
-            return inp.commit
-
-        return [*acts, deliver, prepare, reset]
-
-    def phases(self) -> list[str]:
-        return [
-            f"{c.phase}{'/' + c.task_id if c.task_id else ''}#{c.invocation}" for c in self.calls
-        ]
-
-
-def request(**kw: object) -> FeatureRequest:
-    return FeatureRequest(feature="Build a bookmarks API", repo_path="/tmp/not-used", **kw)  # type: ignore[arg-type]
-
-
-async def start(
-    env: WorkflowEnvironment, fakes: Fakes, req: FeatureRequest, queue: str
-) -> WorkflowHandle:
-    return await env.client.start_workflow(
-        BackendFeatureWorkflow.run, req, id=unique("wf"), task_queue=queue
-    )
-
-
-async def open_request(handle: WorkflowHandle, kind: str | None = None) -> HumanRequest:
-    async def check() -> HumanRequest | None:
-        status = await handle.query(BackendFeatureWorkflow.status)
-        for r in status.open_requests:
-            if kind is None or r.kind == kind:
-                return r
-        return None
-
-    return await eventually(check)
-
-
-async def respond(handle: WorkflowHandle, **kw: object) -> None:
-    await handle.execute_update(BackendFeatureWorkflow.respond_update, HumanResponse(**kw))  # type: ignore[arg-type]
-
+from tests.support.fake_phases import Fakes, open_request, request, respond, start
+from tests.support.temporal import eventually, unique
+from worker import build_worker
+from workflows.backend_feature import BackendFeatureWorkflow
 
 @pytest.fixture
 def queue() -> str:
@@ -209,7 +34,7 @@ def queue() -> str:
 
 async def test_happy_path_with_clarification(ts_env: WorkflowEnvironment, queue: str) -> None:
     fakes = Fakes()
-    async with build_worker(ts_env.client, task_queue=queue, activities=fakes.activities()):
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
         handle = await start(ts_env, fakes, request(), queue)
         req = await open_request(handle, "clarification")
         assert req.id == "clarify-1" and [q.id for q in req.questions] == ["Q1", "Q2"]
@@ -252,7 +77,7 @@ async def test_validator_rejections_leave_state_unchanged(
     ts_env: WorkflowEnvironment, queue: str
 ) -> None:
     fakes = Fakes()
-    async with build_worker(ts_env.client, task_queue=queue, activities=fakes.activities()):
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
         handle = await start(ts_env, fakes, request(), queue)
         req = await open_request(handle, "clarification")
         before = await handle.query(BackendFeatureWorkflow.status)
@@ -295,7 +120,7 @@ async def test_already_answered_is_rejected_while_running(
     ts_env: WorkflowEnvironment, queue: str
 ) -> None:
     fakes = Fakes()
-    async with build_worker(ts_env.client, task_queue=queue, activities=fakes.activities()):
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
         handle = await start(ts_env, fakes, request(gates=["spec"]), queue)
         req = await open_request(handle, "clarification")
         await respond(handle, request_id=req.id, answers={"Q1": "A", "Q2": "A"})
@@ -315,7 +140,7 @@ async def test_gate_approve_and_reject_with_comment(
     ts_env: WorkflowEnvironment, queue: str, gate: str, phase: str
 ) -> None:
     fakes = Fakes(clarify=False)
-    async with build_worker(ts_env.client, task_queue=queue, activities=fakes.activities()):
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
         handle = await start(ts_env, fakes, request(gates=[gate]), queue)
         approval = await open_request(handle, "approval")
         assert approval.id == f"approve-{gate}-1"
@@ -330,21 +155,24 @@ async def test_gate_approve_and_reject_with_comment(
     assert result.state == "completed"
     reruns = [c for c in fakes.calls if c.phase == phase and c.guidance == "Add pagination"]
     assert len(reruns) == 1, fakes.phases()
+    if phase == "fix":  # the reviewer's comment reaches the fix step as a review, not as tests
+        assert reruns[0].fix_reason == "review" and reruns[0].evidence_paths == []
 
 
 async def test_fix_loop_repairs_failing_tests(ts_env: WorkflowEnvironment, queue: str) -> None:
     fakes = Fakes(clarify=False, test_results=[False, True])
-    async with build_worker(ts_env.client, task_queue=queue, activities=fakes.activities()):
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
         handle = await start(ts_env, fakes, request(), queue)
         result = await handle.result()
     assert result.state == "completed" and result.test_report and result.test_report.ok
     assert fakes.phases()[-5:] == ["test#1", "fix#1", "test#2", "analyze#1", "deliver#1"]
-    assert fakes.calls[-4].context_paths == ["specs/x/test-results.md"]
+    fix = fakes.calls[-4]
+    assert fix.fix_reason == "tests" and fix.evidence_paths == ["specs/x/test-results.md"]
 
 
 async def test_fix_loop_escalates_after_bound(ts_env: WorkflowEnvironment, queue: str) -> None:
     fakes = Fakes(clarify=False, test_results=[False])
-    async with build_worker(ts_env.client, task_queue=queue, activities=fakes.activities()):
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
         handle = await start(ts_env, fakes, request(max_fix_rounds=2), queue)
         esc = await open_request(handle, "escalation")
         assert "still fail after 2 fix round" in esc.title
@@ -364,7 +192,7 @@ async def test_phase_failure_escalates_then_retries_with_guidance(
     ts_env: WorkflowEnvironment, queue: str
 ) -> None:
     fakes = Fakes(clarify=False, fail_phase={"plan": 1})
-    async with build_worker(ts_env.client, task_queue=queue, activities=fakes.activities()):
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
         handle = await start(ts_env, fakes, request(), queue)
         esc = await open_request(handle, "escalation")
         assert "plan failed" in esc.title and "plan exploded" in esc.body
@@ -377,12 +205,13 @@ async def test_phase_failure_escalates_then_retries_with_guidance(
 
 async def test_implement_escalation_round_trip(ts_env: WorkflowEnvironment, queue: str) -> None:
     fakes = Fakes(clarify=False, escalate_task="T002")
-    async with build_worker(ts_env.client, task_queue=queue, activities=fakes.activities()):
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
         handle = await start(ts_env, fakes, request(), queue)
         esc = await open_request(handle, "escalation")
         status = await handle.query(BackendFeatureWorkflow.status)
         assert (
-            status.phase == "implement T002"
+            status.phase == "implement"
+            and status.task_id == "T002"
             and status.open_requests[0].title == "Which status code?"
         )
         await respond(handle, request_id=esc.id, answers={"Q1": "A"})
@@ -396,7 +225,7 @@ async def test_budget_gate_asks_before_overspending(
     ts_env: WorkflowEnvironment, queue: str
 ) -> None:
     fakes = Fakes(clarify=False, cost=0.6)
-    async with build_worker(ts_env.client, task_queue=queue, activities=fakes.activities()):
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
         handle = await start(ts_env, fakes, request(budget_usd=1.0), queue)
         budget = await open_request(handle, "budget")
         assert budget.phase == "plan"  # constitution + specify spent $1.20 of $1.00
@@ -411,7 +240,7 @@ async def test_clarification_timeout_takes_recommended(
 ) -> None:
     fakes = Fakes()
     ts_env = ts_env_own  # time must skip: no workflows of other tests on this server
-    async with build_worker(ts_env.client, task_queue=queue, activities=fakes.activities()):
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
         handle = await start(
             ts_env, fakes, request(clarification_timeout_s=3600, remind_every_s=600), queue
         )
@@ -426,7 +255,7 @@ async def test_clarification_timeout_takes_recommended(
 
 async def test_cancel_resets_to_last_good_commit(ts_env: WorkflowEnvironment, queue: str) -> None:
     fakes = Fakes(clarify=False, block_phase="plan")
-    async with build_worker(ts_env.client, task_queue=queue, activities=fakes.activities()):
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
         handle = await start(ts_env, fakes, request(), queue)
         await asyncio.wait_for(fakes.blocked.wait(), timeout=20)
         await handle.cancel()
@@ -440,12 +269,54 @@ async def test_cancel_resets_to_last_good_commit(ts_env: WorkflowEnvironment, qu
     assert status.state == "cancelled" and last_good[:10] in status.message
 
 
-def test_feature_request_rejects_bad_input() -> None:
-    with pytest.raises(ValueError, match="empty"):
-        FeatureRequest(feature="  ", repo_path="/tmp")
-    with pytest.raises(ValueError, match="characters"):
-        FeatureRequest(feature="x" * 5000, repo_path="/tmp")
-    with pytest.raises(ValueError, match="unknown model id"):
-        FeatureRequest(feature="x", repo_path="/tmp", model="gpt-5")
-    with pytest.raises(ValueError, match="unknown phase"):
-        FeatureRequest(feature="x", repo_path="/tmp", phase_models={"deploy": "openai:gpt-5"})
+def task(tid: str, *files: str, p: bool = True) -> TaskItem:
+    return TaskItem(id=tid, parallel=p, files=list(files), title=tid)
+
+
+class ParallelFakes(Fakes):
+    """Two disjoint [P] tasks; the fake merge reports a conflict for the second."""
+
+    def __init__(self) -> None:
+        super().__init__(clarify=False)
+        self.merges: list[MergeInput] = []
+
+    async def _phase(self, inp: PhaseInput) -> PhaseOutcome:
+        if inp.phase == "tasks":
+            self.calls.append(inp)
+            tasks = [task("T001", "app/a.py"), task("T002", "app/b.py")]
+            return self._outcome(inp, tasks=tasks)
+        return await super()._phase(inp)
+
+    def activities(self) -> list:
+        @activity.defn(name="merge_task_commits")
+        async def fake_merge(inp: MergeInput) -> MergeResult:
+            self.merges.append(inp)
+            first_task, first_commit = inp.commits[0]
+            return MergeResult(head="f" * 40, merged=[(first_task, "f" * 40)], conflicts=["T002"])
+
+        return [*super().activities(), fake_merge]
+
+
+async def test_workflow_runs_parallel_tasks_together_and_redoes_conflicts_alone(
+    ts_env: WorkflowEnvironment,
+) -> None:
+    fakes = ParallelFakes()
+    queue = unique("par")
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
+        handle = await ts_env.client.start_workflow(
+            BackendFeatureWorkflow.run, request(), id=unique("par"), task_queue=queue
+        )
+        result = await handle.result()
+    assert result.state == "completed"
+    implements = [c for c in fakes.calls if c.phase == "implement"]
+    first_two, redo = implements[:2], implements[2:]
+    # Both [P] tasks ran in worktrees from the same base, concurrently (before the merge).
+    assert {c.task_id for c in first_two} == {"T001", "T002"} and all(c.worktree for c in first_two)
+    assert first_two[0].base_commit == first_two[1].base_commit
+    assert [c for t, c in fakes.merges[0].commits] and [t for t, _ in fakes.merges[0].commits] == [
+        "T001",
+        "T002",
+    ]
+    # The conflicting task ran again, alone, on top of what merged.
+    assert [(c.task_id, c.worktree, c.base_commit) for c in redo] == [("T002", False, "f" * 40)]
+    assert [r.task_id for r in result.commits if r.phase == "implement"] == ["T001", "T002"]

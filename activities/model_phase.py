@@ -1,0 +1,174 @@
+"""What every model-driven phase does around its own work.
+
+A phase module declares a ``ModelPhase`` subclass: its prompt, the documents it
+reads, the files it must write, its ``Finish`` model (and ``Escalation`` model),
+and what it does with the result. ``ModelPhase.execute`` runs the common part:
+check out the tree at the phase's base commit, render the prompt, run the agent
+with the run store in front of the model, write the prompt history record, and
+hand the finished run to the phase's ``complete``, which commits.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from activities import prompts
+from activities.agent import AgentRun, Finish, run_agent, transcript_digest
+from activities.models import CallOrigin, ModelError, RecordingModel, RunStore
+from activities.services import Services
+from activities.speckit import DocumentName, FeatureLayout
+from activities.tools import Toolbox
+from activities.workspace import Workspace
+from contract import PhaseInput, PhaseName, PhaseOutcome
+from temporalio.exceptions import ApplicationError
+
+__all__ = ["ModelPhase", "PhaseActivity", "layout_of", "SUMMARY_CHARS"]
+
+F = TypeVar("F", bound=Finish)
+
+#: Summaries in outcomes and commit bodies (history stays small; cut at a word).
+SUMMARY_CHARS = 300
+_BODY_CHARS = 2000
+
+
+def layout_of(inp: PhaseInput) -> FeatureLayout:
+    return FeatureLayout(feature_dir=inp.workspace.feature_dir, branch=inp.workspace.branch)
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary, marked with an ellipsis when cut."""
+    text = " ".join(text.split()) if "\n" not in text else text.strip()
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+class PhaseActivity:
+    """Base of every phase activity class: holds the worker's services."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def commit(
+        self, ws: Workspace, inp: PhaseInput, subject: str, *, summary: str, **outcome: Any
+    ) -> PhaseOutcome:
+        """Commit the attempt and describe it in a small ``PhaseOutcome``."""
+        commit = await self.services.workspaces.commit(
+            ws, inp, subject, body=cut(summary, _BODY_CHARS)
+        )
+        return PhaseOutcome(
+            phase=inp.phase, commit=commit, summary=cut(summary, SUMMARY_CHARS), **outcome
+        )
+
+
+class ModelPhase(PhaseActivity, ABC, Generic[F]):
+    """A phase the model does. Subclasses declare the class attributes and ``complete``."""
+
+    #: The phase this class implements.
+    phase: ClassVar[PhaseName]
+    #: The prompt template under ``activities/prompts/``.
+    prompt: ClassVar[str]
+    #: Documents placed before the conversation (a stable, cacheable prefix).
+    reads: ClassVar[tuple[DocumentName, ...]]
+    #: The model's ``finish`` arguments.
+    finish: ClassVar[type[Finish]]
+    #: The model's ``escalate`` arguments, for phases that may ask a person.
+    escalation: ClassVar[type[BaseModel] | None] = None
+
+    def writes(self, layout: FeatureLayout) -> list[str]:
+        """Files that must exist before ``finish`` is accepted."""
+        return []
+
+    def check(self, ws: Workspace, layout: FeatureLayout, finish: F) -> str | None:
+        """The phase's own check of a finish; a message for the model, or None."""
+        return None
+
+    def toolbox(self, ws: Workspace, inp: PhaseInput) -> Toolbox:
+        return Toolbox(ws)
+
+    async def prompt_values(self, ws: Workspace, inp: PhaseInput) -> dict[str, Any]:
+        """Extra ``$placeholders`` of the phase's prompt."""
+        return {}
+
+    @abstractmethod
+    async def complete(self, ws: Workspace, inp: PhaseInput, run: AgentRun[F]) -> PhaseOutcome:
+        """Record the result (files the phase itself writes) and commit."""
+
+    async def execute(self, inp: PhaseInput) -> PhaseOutcome:
+        """Run the phase for ``inp`` (the body of each phase's activity)."""
+        layout = layout_of(inp)
+        async with self.services.workspaces.checkout(inp) as ws:
+            task = prompts.render(
+                self.prompt,
+                feature=self.services.workspaces.feature_text(inp),
+                feature_dir=layout.feature_dir,
+                branch=layout.branch,
+                guidance=prompts.render("guidance", guidance=inp.guidance) if inp.guidance else "",
+                **await self.prompt_values(ws, inp),
+            )
+            required = self.writes(layout)
+
+            def check(finish: F) -> str | None:
+                missing = [p for p in required if not ws.exists(p)]
+                if missing:
+                    return f"not finished: these files must exist first: {', '.join(missing)}"
+                return self.check(ws, layout, finish)
+
+            model = self._model(inp)
+            try:
+                run: AgentRun[F] = await run_agent(
+                    model,
+                    run_key=inp.run_key,
+                    origin=CallOrigin(
+                        phase=inp.phase,
+                        invocation=inp.invocation,
+                        task_id=inp.task_id,
+                        feature_dir=layout.feature_dir,
+                        branch=layout.branch,
+                    ),
+                    limits=inp.limits,
+                    system=prompts.render(
+                        "system",
+                        phase=inp.phase,
+                        feature_dir=layout.feature_dir,
+                        branch=layout.branch,
+                    ),
+                    context=self._context(ws, layout),
+                    task=task,
+                    toolbox=self.toolbox(ws, inp),
+                    finish=self.finish,  # type: ignore[arg-type]
+                    check_finish=check,
+                    escalation=self.escalation,
+                )
+            finally:
+                await model.aclose()
+            ws.write(layout.prompt_history(inp.run_key), _history_record(inp, task, run))
+            return await self.complete(ws, inp, run)
+
+    def _model(self, inp: PhaseInput) -> RecordingModel:
+        try:
+            inner = self.services.models(inp.model)
+        except (ValueError, ModelError) as err:
+            raise ApplicationError(str(err), type="ModelConfigError", non_retryable=True) from err
+        # The run store lives in the main repo even when the phase works in a task worktree.
+        return RecordingModel(inner, RunStore(inp.workspace.repo_path, inp.workflow_id, inp.run_key))
+
+    def _context(self, ws: Workspace, layout: FeatureLayout) -> str:
+        blocks = []
+        for name in self.reads:
+            rel = layout.path(name)
+            if ws.exists(rel):
+                blocks.append(prompts.render("document", path=rel, content=ws.read(rel)))
+        return "\n\n".join(blocks)
+
+
+def _history_record(inp: PhaseInput, task: str, run: AgentRun[Any]) -> str:
+    return (
+        f"---\nphase: {inp.phase}\ninvocation: {inp.invocation}\ntask: {inp.task_id or ''}\n"
+        f"model: {inp.model}\nworkflow: {inp.workflow_id}\nturns: {run.turns}\n"
+        f"files: {sorted(run.changed)}\n---\n\n## Prompt\n\n{task.strip()}\n\n"
+        f"## Outcome\n\n{run.summary}\n\n## Conversation\n\n{transcript_digest(run.transcript)}\n"
+    )
