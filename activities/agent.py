@@ -121,7 +121,9 @@ class AgentRun(Generic[F]):
 FinishCheck = Callable[[F], str | None]
 
 
-def _stop(kind: Literal["turns", "tokens", "seconds"], run_key: str, detail: str) -> ApplicationError:
+def _stop(
+    kind: Literal["turns", "tokens", "seconds"], run_key: str, detail: str
+) -> ApplicationError:
     names = {"turns": "AgentTurnLimit", "tokens": "AgentTokenLimit", "seconds": "AgentTimeLimit"}
     return ApplicationError(f"{run_key}: {detail}", type=names[kind], non_retryable=True)
 

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
+from temporalio.exceptions import ApplicationError
 
 from activities import prompts
 from activities.agent import AgentRun, Finish, run_agent, transcript_digest
@@ -23,7 +24,6 @@ from activities.speckit import DocumentName, FeatureLayout
 from activities.tools import Toolbox
 from activities.workspace import Workspace
 from contract import PhaseInput, PhaseName, PhaseOutcome
-from temporalio.exceptions import ApplicationError
 
 __all__ = ["ModelPhase", "PhaseActivity", "layout_of", "SUMMARY_CHARS"]
 
@@ -154,7 +154,9 @@ class ModelPhase(PhaseActivity, ABC, Generic[F]):
         except (ValueError, ModelError) as err:
             raise ApplicationError(str(err), type="ModelConfigError", non_retryable=True) from err
         # The run store lives in the main repo even when the phase works in a task worktree.
-        return RecordingModel(inner, RunStore(inp.workspace.repo_path, inp.workflow_id, inp.run_key))
+        return RecordingModel(
+            inner, RunStore(inp.workspace.repo_path, inp.workflow_id, inp.run_key)
+        )
 
     def _context(self, ws: Workspace, layout: FeatureLayout) -> str:
         blocks = []

@@ -84,5 +84,3 @@ async def run_project_tests(
         tail=output[-TAIL_CHARS:],
     )
     return report, output
-
-

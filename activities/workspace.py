@@ -305,9 +305,7 @@ def prepare(request: FeatureRequest, workflow_id: str) -> WorkspaceInfo:
     init_repo(repo)
     record = private_dir(repo) / "features" / f"{_safe(workflow_id)}.json"
     if record.exists():
-        info = WorkspaceInfo.model_validate_json(record.read_text())
-        info.head_commit = git(repo, "rev-parse", info.branch)
-        return info
+        return WorkspaceInfo.model_validate_json(record.read_text())
     if git(repo, "status", "--porcelain"):
         raise WorkspaceError(
             f"{repo} has uncommitted changes; commit or stash them before starting a feature"
@@ -321,7 +319,6 @@ def prepare(request: FeatureRequest, workflow_id: str) -> WorkspaceInfo:
         branch=branch,
         feature_dir=f"specs/{branch}",
         base_commit=base,
-        head_commit=base,
     )
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(info.model_dump_json(indent=2))
@@ -362,9 +359,7 @@ class Workspaces:
         await asyncio.to_thread(ws.reset_to, inp.workspace.branch, inp.base_commit)
         yield ws
 
-    async def commit(
-        self, ws: Workspace, inp: PhaseInput, subject: str, *, body: str = ""
-    ) -> str:
+    async def commit(self, ws: Workspace, inp: PhaseInput, subject: str, *, body: str = "") -> str:
         """Commit the attempt's tree with the phase's trailers; return the SHA."""
         return await asyncio.to_thread(
             ws.commit,
@@ -382,7 +377,5 @@ class Workspaces:
     async def show(self, inp: PhaseInput, rel: str) -> str | None:
         """``rel`` as it is at ``inp.base_commit`` (None if absent)."""
         ws = Workspace(inp.workspace.repo_path)
-        text = await asyncio.to_thread(
-            ws.git, "show", f"{inp.base_commit}:{rel}", check=False
-        )
+        text = await asyncio.to_thread(ws.git, "show", f"{inp.base_commit}:{rel}", check=False)
         return text or None

@@ -20,11 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from activities.models import MODEL_WRAPPERS, Model, ModelRequest, ModelResponse  # noqa: E402
+from activities.models import Model, ModelRequest, ModelResolver, ModelResponse  # noqa: E402
+from activities.services import Services  # noqa: E402
 from bench.pipeline import drive  # noqa: E402
+from contract import DEFAULT_MODEL, FeatureRequest  # noqa: E402
 from runtime import start_dev_server  # noqa: E402
-from tests.test_end_to_end import FEATURE  # noqa: E402
-from workflows.types import DEFAULT_MODEL, FeatureRequest  # noqa: E402
+from tests.support.pipeline import FEATURE  # noqa: E402
 
 
 class SlowModel:
@@ -38,11 +39,11 @@ class SlowModel:
         return await self.inner.request(request)
 
 
-async def implement_seconds(env, repo: Path, *, parallel: bool) -> float:  # type: ignore[no-untyped-def]
+async def implement_seconds(env, repo: Path, parallel: bool, services: Services) -> float:  # type: ignore[no-untyped-def]
     request = FeatureRequest(
         feature=FEATURE, repo_path=str(repo), model=DEFAULT_MODEL, parallel_tasks=parallel
     )
-    handle = await drive(env, request)
+    handle = await drive(env, request, services)
     events = (await handle.fetch_history()).events
     names = {
         e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
@@ -67,18 +68,16 @@ async def main() -> None:
         "--latency", type=float, default=0.5, help="seconds added to every model call"
     )
     args = parser.parse_args()
-    wrapper = lambda model: SlowModel(model, args.latency)  # noqa: E731
-    MODEL_WRAPPERS.append(wrapper)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            env = await start_dev_server(data_dir=Path(tmp) / "data", port=None, ui=False)
-            try:
-                sequential = await implement_seconds(env, Path(tmp) / "seq", parallel=False)
-                parallel = await implement_seconds(env, Path(tmp) / "par", parallel=True)
-            finally:
-                await env.shutdown()
-    finally:
-        MODEL_WRAPPERS.remove(wrapper)
+    services = Services(
+        models=ModelResolver(wrappers=[lambda model: SlowModel(model, args.latency)])
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        env = await start_dev_server(data_dir=Path(tmp) / "data", port=None, ui=False)
+        try:
+            sequential = await implement_seconds(env, Path(tmp) / "seq", False, services)
+            parallel = await implement_seconds(env, Path(tmp) / "par", True, services)
+        finally:
+            await env.shutdown()
     print(f"model latency {args.latency:.2f}s per call; implement phase (12 tasks, 4 of them [P]):")
     print(
         f"  sequential {sequential:.2f}s, parallel {parallel:.2f}s, speed-up x{sequential / parallel:.2f}"

@@ -29,11 +29,12 @@ from temporalio.client import WorkflowHandle
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from activities.services import Services  # noqa: E402
+from contract import DEFAULT_MODEL, FeatureRequest  # noqa: E402
 from runtime import start_dev_server, temporal_binary  # noqa: E402
-from tests.test_end_to_end import FEATURE, answer_recommended  # noqa: E402
+from tests.support.pipeline import FEATURE, answer_recommended  # noqa: E402
 from worker import build_worker  # noqa: E402
 from workflows.backend_feature import BackendFeatureWorkflow  # noqa: E402
-from workflows.types import DEFAULT_MODEL, FeatureRequest  # noqa: E402
 
 CODE_SUFFIXES = (".py", ".toml", ".txt")
 
@@ -61,10 +62,10 @@ def scaled_transcript(scale: int, out: Path) -> Path:
     return out
 
 
-async def drive(env, request: FeatureRequest) -> WorkflowHandle:  # type: ignore[no-untyped-def]
+async def drive(env, request: FeatureRequest, services: Services | None = None) -> WorkflowHandle:  # type: ignore[no-untyped-def]
     """Run one feature to the end with a worker in this process, taking recommended answers."""
     queue = f"bench-{uuid.uuid4().hex[:8]}"
-    async with build_worker(env.client, task_queue=queue):
+    async with build_worker(env.client, task_queue=queue, services=services):
         handle = await env.client.start_workflow(
             BackendFeatureWorkflow.run,
             request,

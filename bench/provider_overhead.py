@@ -29,9 +29,9 @@ from anthropic import AsyncAnthropic  # noqa: E402
 from openai import AsyncOpenAI  # noqa: E402
 
 from activities.models.anthropic_provider import AnthropicModel, to_anthropic_params  # noqa: E402
-from activities.models.base import Message, ModelRequest, ToolSpec  # noqa: E402
+from activities.models.base import CallOrigin, Message, ModelRequest, ToolSpec  # noqa: E402
 from activities.models.openai_provider import OpenAIModel, to_openai_messages  # noqa: E402
-from tests.wire_server import Reply, WireCall, WireServer  # noqa: E402
+from tests.support.wire_server import Reply, WireCall, WireServer  # noqa: E402
 
 KEY = "sk-bench-not-a-key"
 
@@ -50,7 +50,7 @@ REQUEST = ModelRequest(
             },
         )
     ],
-    tags={"phase": "implement", "invocation": "1", "task": "T003"},
+    origin=CallOrigin(phase="implement", task_id="T003"),
 )
 REPLY = Reply(
     text="Writing the router now.",

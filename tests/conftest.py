@@ -11,8 +11,8 @@ from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from runtime import temporal_binary, test_server_binary
 from contract import SEARCH_ATTRIBUTES
+from runtime import temporal_binary, test_server_binary
 
 
 async def _time_skipping() -> WorkflowEnvironment:

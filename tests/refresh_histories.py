@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from runtime import start_dev_server
-from tests.test_end_to_end import run_pipeline
+from tests.support.pipeline import run_pipeline
 
 OUT = Path(__file__).parent / "histories" / "bookmarks-demo.json"
 

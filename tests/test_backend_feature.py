@@ -6,13 +6,11 @@ import asyncio
 import uuid
 
 import pytest
+from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from temporalio import activity
-
 from contract import (
-    FeatureRequest,
     FeatureResult,
     HumanResponse,
     MergeInput,
@@ -23,9 +21,10 @@ from contract import (
     TaskItem,
 )
 from tests.support.fake_phases import Fakes, open_request, request, respond, start
-from tests.support.temporal import eventually, unique
+from tests.support.temporal import unique
 from worker import build_worker
 from workflows.backend_feature import BackendFeatureWorkflow
+
 
 @pytest.fixture
 def queue() -> str:

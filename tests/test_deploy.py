@@ -31,8 +31,8 @@ import pytest
 import yaml
 from temporalio.common import SearchAttributeIndexedValueType
 
+from contract import DEFAULT_MODEL, SEARCH_ATTRIBUTES
 from runtime import temporal_binary
-from workflows.types import DEFAULT_MODEL, SEARCH_ATTRIBUTES
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"

@@ -9,9 +9,6 @@ retried phases commit the same content.
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -24,8 +21,9 @@ from activities.models.scripted import load_transcript, script_key
 from activities.services import Services
 from contract import DEFAULT_MODEL, PHASE_NAMES
 from tests.support.git import git, trailers
-from tests.support.pipeline import HISTORY_LIMIT_BYTES, Run, run_pipeline
+from tests.support.pipeline import HISTORY_LIMIT_BYTES, Run, assert_delivered, run_pipeline
 from tests.support.temporal import unique
+
 
 @pytest.fixture(scope="module")
 async def clean_run(
@@ -36,64 +34,7 @@ async def clean_run(
 
 
 async def test_pipeline_delivers_a_tested_service(clean_run: Run) -> None:
-    run, repo = clean_run, clean_run.repo
-    assert run.result.state == "completed", run.result.message
-    branch = run.result.branch
-    assert branch == "001-bookmarks-api-tags"
-    assert git(repo, "rev-parse", "--abbrev-ref", "HEAD") == branch
-    assert git(repo, "rev-parse", branch) == run.result.head_commit
-    # One commit per phase (implement: one per task), each with workflow and phase trailers.
-    rows = trailers(repo, f"main..{branch}")
-    phases_seen = [p for p, _ in rows]
-    for phase in (p for p in PHASE_NAMES if p != "fix"):
-        assert phase in phases_seen, (phase, rows)
-    tasks_md = (repo / "specs" / branch / "tasks.md").read_text()
-    task_ids = re.findall(r"^- \[[ X]\] (T\d+)", tasks_md, flags=re.M)
-    assert [t for p, t in rows if p == "implement"] == task_ids
-    assert phases_seen.count("specify") == 2  # draft, then clarified
-    log = git(repo, "log", "--format=%B", f"main..{branch}")
-    assert log.count(f"Backforge-Workflow: {run.handle.id}") == len(rows)
-    # tasks.md fully checked.
-    assert "- [ ]" not in tasks_md and tasks_md.count("- [X]") == len(task_ids) >= 8
-    # The clarification was recorded in spec.md by the pipeline.
-    spec = (repo / "specs" / branch / "spec.md").read_text()
-    assert (
-        "## Clarifications" in spec
-        and spec.count("- Q: ") == 2
-        and "[NEEDS CLARIFICATION" not in spec
-    )
-    # A generated test failed once and the fix step repaired it.
-    assert phases_seen[phases_seen.index("test") + 1] == "fix"
-    assert phases_seen.count("test") == 2
-    assert (
-        run.result.test_report and run.result.test_report.ok and run.result.test_report.passed >= 15
-    )
-    # The generated tests really pass, run here with plain pytest.
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:]
-    # Spec Kit artifacts and the report exist.
-    fd = repo / "specs" / branch
-    for name in (
-        "spec.md",
-        "plan.md",
-        "research.md",
-        "data-model.md",
-        "contracts/openapi.yaml",
-        "quickstart.md",
-        "tasks.md",
-        "analysis.md",
-        "report.md",
-        "test-results.md",
-    ):
-        assert (fd / name).is_file(), name
-    assert (repo / ".specify/memory/constitution.md").is_file()
-    assert len(list((repo / "history/prompts" / branch).glob("*.prompt.md"))) >= 10
-    assert git(repo, "status", "--porcelain") == ""
+    assert_delivered(clean_run)
 
 
 async def test_status_shows_completed_phases(clean_run: Run) -> None:

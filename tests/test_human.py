@@ -25,7 +25,11 @@ def _question(qid: str = "Q1", *, free: bool = True) -> HumanQuestion:
 
 def _clarification(desk: HumanDesk) -> HumanRequest:
     request = HumanRequest(
-        id="", kind="clarification", phase="specify", title="t", questions=[_question("Q1"), _question("Q2")]
+        id="",
+        kind="clarification",
+        phase="specify",
+        title="t",
+        questions=[_question("Q1"), _question("Q2")],
     )
     return desk.file(request, NOW)
 
@@ -154,7 +158,10 @@ def test_how_to_answer_gives_one_command_and_the_signal_payload() -> None:
     request = _clarification(desk)
     help = how_to_answer(request, "wf-1", cli="python starter.py")
     assert help.command == "python starter.py answer wf-1 clarify-1 Q1=B Q2=B"
-    assert json.loads(help.payload) == {"request_id": "clarify-1", "answers": {"Q1": "B", "Q2": "B"}}
+    assert json.loads(help.payload) == {
+        "request_id": "clarify-1",
+        "answers": {"Q1": "B", "Q2": "B"},
+    }
     gate = desk.file(HumanRequest(id="", kind="approval", phase="spec", title="ok?"), NOW)
     help = how_to_answer(gate, "wf-1")
     assert help.command == "backforge approve wf-1 approve-spec-2"

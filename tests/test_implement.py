@@ -37,7 +37,9 @@ async def test_escalate_answer_resume(ts_env: WorkflowEnvironment, tmp_path: Pat
         )
         request = await open_request(handle, "escalation")
         status = await handle.query(BackendFeatureWorkflow.status)
-        assert status.state == "waiting" and status.phase == "implement" and status.task_id == "T001"
+        assert (
+            status.state == "waiting" and status.phase == "implement" and status.task_id == "T001"
+        )
         assert status.open_requests[0].id == request.id
         assert "**Blocker**: missing_detail" in request.body and "**Impact**" in request.body
         assert request.questions[0].text == "How should half cents be rounded?"

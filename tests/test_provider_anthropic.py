@@ -1,6 +1,6 @@
 """The Anthropic adapter against the real ``anthropic`` SDK and a local wire server.
 
-No network, no key: ``ANTHROPIC_BASE_URL`` points at :mod:`tests.wire_server` on
+No network, no key: ``ANTHROPIC_BASE_URL`` points at :mod:`tests.support.wire_server` on
 127.0.0.1 and the key is a fake that must never leak.
 """
 
@@ -26,11 +26,11 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.models import heartbeat
 from activities.models.anthropic_provider import AnthropicModel
-from activities.models.base import Message, ModelRequest, ToolResultPart, ToolSpec
+from activities.models.base import CallOrigin, Message, ModelRequest, ToolResultPart, ToolSpec
 from activities.models.errors import retry_delay_from_headers, scrub
 from activities.models.scripted import ScriptedModel
-from activities.models.structured import request_structured
-from tests.wire_server import (
+from activities.models.structured import model_tool, parse_arguments
+from tests.support.wire_server import (
     Reply,
     WireCall,
     WireServer,
@@ -72,7 +72,7 @@ def req(*messages: Message, **kwargs: object) -> ModelRequest:
         system="You are a careful backend engineer.",
         context="# Spec\nBookmarks with tags.",
         messages=list(messages) or [Message.user("List the tasks.")],
-        tags={"phase": "tasks", "invocation": "1"},
+        origin=CallOrigin(phase="tasks"),
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -120,7 +120,7 @@ async def test_plain_completion_caches_system_and_context(env: WireServer) -> No
 
     [sent] = env.requests
     assert sent.path == "/v1/messages"
-    assert json.loads(sent.headers["x-backforge-tags"]) == {"phase": "tasks", "invocation": "1"}
+    assert json.loads(sent.headers["x-backforge-origin"]) == {"phase": "tasks"}
     body = sent.body
     assert body["stream"] is True and body["model"] == MODEL and body["max_tokens"] == 8192
     assert body["system"] == [
@@ -231,9 +231,23 @@ async def test_thinking_blocks_are_echoed_verbatim_with_their_tool_calls(env: Wi
 # Structured output and model quirks
 
 
-async def test_structured_output_forces_the_submit_tool(env: WireServer) -> None:
+SUBMIT = model_tool(TaskList, name="submit")
+
+
+def forced(**kwargs: object) -> ModelRequest:
+    return req(tools=[SUBMIT], tool_choice="submit", **kwargs)
+
+
+async def submitted(model: AnthropicModel, request: ModelRequest) -> TaskList:
+    [call] = (await model.request(request)).tool_calls
+    value = parse_arguments(TaskList, call.arguments)
+    assert isinstance(value, TaskList), value
+    return value
+
+
+async def test_a_forced_tool_is_sent_as_tool_choice(env: WireServer) -> None:
     env.script(tool("submit", {"story": "US1", "tasks": ["T001", "T002"]}))
-    value, responses = await request_structured(AnthropicModel(MODEL), req(), TaskList)
+    value = await submitted(AnthropicModel(MODEL), forced())
 
     assert value == TaskList(story="US1", tasks=["T001", "T002"])
     body = env.requests[0].body
@@ -245,12 +259,11 @@ async def test_structured_output_forces_the_submit_tool(env: WireServer) -> None
 async def test_models_that_reject_forcing_and_sampling_are_not_sent_them(env: WireServer) -> None:
     env.script(tool("submit", {"story": "US1", "tasks": []}))
     model = AnthropicModel("claude-sonnet-5-5")
-    value, _ = await request_structured(model, req(settings={"temperature": 0.3}), TaskList)
+    value = await submitted(model, forced(settings={"temperature": 0.3}))
 
     assert value.story == "US1"
     body = env.requests[0].body
     assert "tool_choice" not in body and "temperature" not in body
-    assert "Answer by calling the `submit` tool" in body["messages"][-1]["content"][-1]["text"]
 
 
 async def test_a_rejected_forced_tool_choice_is_dropped_and_remembered(env: WireServer) -> None:
@@ -260,38 +273,9 @@ async def test_a_rejected_forced_tool_choice_is_dropped_and_remembered(env: Wire
         tool("submit", {"story": "US2", "tasks": []}),
     )
     model = AnthropicModel("claude-haiku-5-5")
-    assert (await request_structured(model, req(), TaskList))[0].story == "US1"
-    assert (await request_structured(model, req(), TaskList))[0].story == "US2"
+    assert (await submitted(model, forced())).story == "US1"
+    assert (await submitted(model, forced())).story == "US2"
     assert [("tool_choice" in b) for b in env.bodies()] == [True, False, False]
-
-
-async def test_malformed_structured_output_is_reasked_once(env: WireServer) -> None:
-    env.script(
-        tool("submit", {"story": "US1"}, id="toolu_bad"),
-        tool("submit", {"story": "US1", "tasks": ["T001"]}, id="toolu_good"),
-    )
-    value, responses = await request_structured(AnthropicModel(MODEL), req(), TaskList)
-
-    assert value.tasks == ["T001"] and len(responses) == 2
-    retry = env.requests[1].body["messages"]
-    assert retry[-2]["content"][0]["id"] == "toolu_bad"
-    [result] = retry[-1]["content"]
-    assert result["type"] == "tool_result" and result["tool_use_id"] == "toolu_bad"
-    assert result["is_error"] is True and "tasks: Field required" in result["content"]
-
-
-async def test_twice_malformed_structured_output_fails_clearly(env: WireServer) -> None:
-    env.script(text("I think the tasks are fine."), tool("submit", {"tasks": "T001"}))
-    with pytest.raises(ApplicationError) as caught:
-        await request_structured(AnthropicModel(MODEL), req(), TaskList)
-    err = caught.value
-    assert err.type == "ModelOutputInvalid" and err.non_retryable
-    assert "did not return a valid TaskList after 2 attempt(s)" in err.message
-    # The first answer had no JSON at all; the re-ask said so.
-    assert (
-        "no tool call and no JSON object"
-        in env.requests[1].body["messages"][-1]["content"][-1]["text"]
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -485,11 +469,10 @@ async def test_wire_server_plays_a_scripted_transcript(env: WireServer, tmp_path
         "    - tool_calls: [{name: submit, arguments: {story: US1, tasks: [T001]}}]\n"
     )
     env.play(ScriptedModel(str(transcript)))
-    value, _ = await request_structured(AnthropicModel(MODEL), req(), TaskList)
-    assert value == TaskList(story="US1", tasks=["T001"])
+    assert await submitted(AnthropicModel(MODEL), forced()) == TaskList(story="US1", tasks=["T001"])
 
 
-def test_tags_fall_back_to_the_prompt_marker() -> None:
+def test_origin_falls_back_to_the_prompt_marker() -> None:
     body = {
         "model": MODEL,
         "max_tokens": 100,
@@ -500,7 +483,7 @@ def test_tags_fall_back_to_the_prompt_marker() -> None:
         "messages": [{"role": "user", "content": [{"type": "text", "text": "go"}]}],
     }
     request = wire_to_request("/v1/messages", {}, body)
-    assert request.tags == {"phase": "plan", "invocation": "3"}
+    assert request.origin == CallOrigin(phase="plan", invocation=3)
     assert request.context == "context"
 
 

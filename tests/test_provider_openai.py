@@ -1,6 +1,6 @@
 """The OpenAI adapter against the real ``openai`` SDK and a local wire server.
 
-No network, no key: ``OPENAI_BASE_URL`` points at :mod:`tests.wire_server` on
+No network, no key: ``OPENAI_BASE_URL`` points at :mod:`tests.support.wire_server` on
 127.0.0.1 and the key is a fake that must never leak.
 """
 
@@ -25,12 +25,12 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.models import heartbeat, pricing
-from activities.models.base import Message, ModelRequest, ToolResultPart, ToolSpec
+from activities.models.base import CallOrigin, Message, ModelRequest, ToolResultPart, ToolSpec
 from activities.models.openai_provider import LOCAL_SERVER_KEY, OpenAIModel
 from activities.models.pricing import price_for
 from activities.models.scripted import ScriptedModel, script_key
-from activities.models.structured import request_structured, total_usage
-from tests.wire_server import Reply, WireServer, drop, error, text, tool, wire_to_request
+from activities.models.structured import model_tool, parse_arguments
+from tests.support.wire_server import Reply, WireServer, drop, error, text, tool, wire_to_request
 
 KEY = "sk-test-SECRET-abc123"
 MODEL = "gpt-5.4"
@@ -62,7 +62,7 @@ def req(*messages: Message, **kwargs: object) -> ModelRequest:
         system="You are a careful backend engineer.",
         context="# Constitution\nUse FastAPI.",
         messages=list(messages) or [Message.user("Write the plan.")],
-        tags={"phase": "plan", "invocation": "1"},
+        origin=CallOrigin(phase="plan"),
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -104,7 +104,7 @@ async def test_plain_completion_maps_text_usage_and_cost(env: WireServer) -> Non
     [sent] = env.requests
     assert sent.path == "/v1/chat/completions"
     assert sent.headers["authorization"] == f"Bearer {KEY}"
-    assert json.loads(sent.headers["x-backforge-tags"]) == {"phase": "plan", "invocation": "1"}
+    assert json.loads(sent.headers["x-backforge-origin"]) == {"phase": "plan"}
     body = sent.body
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
     assert body["messages"][0]["role"] == "system"
@@ -204,57 +204,31 @@ async def test_length_and_content_filter_stop_reasons(env: WireServer) -> None:
 # Structured output
 
 
-async def test_structured_output_forces_the_submit_tool(env: WireServer) -> None:
-    env.script(tool("submit", {"approved": True, "reasons": ["tests pass"]}))
-    value, responses = await request_structured(OpenAIModel(MODEL), req(), Verdict)
+SUBMIT = model_tool(Verdict, name="submit")
 
-    assert value == Verdict(approved=True, reasons=["tests pass"])
-    assert len(responses) == 1
+
+async def test_a_forced_tool_is_sent_as_tool_choice(env: WireServer) -> None:
+    env.script(tool("submit", {"approved": True, "reasons": ["tests pass"]}))
+    response = await OpenAIModel(MODEL).request(req(tools=[SUBMIT], tool_choice="submit"))
+
+    [call] = response.tool_calls
+    assert parse_arguments(Verdict, call.arguments) == Verdict(
+        approved=True, reasons=["tests pass"]
+    )
     body = env.requests[0].body
     assert body["tool_choice"] == {"type": "function", "function": {"name": "submit"}}
     [submit] = body["tools"]
     assert submit["function"]["name"] == "submit"
     assert submit["function"]["parameters"]["required"] == ["approved", "reasons"]
-    assert "submit" in body["messages"][-1]["content"]
 
 
-async def test_structured_output_accepts_json_in_text(env: WireServer) -> None:
-    env.script(text('Sure:\n```json\n{"approved": false, "reasons": ["no tests"]}\n```'))
-    value, _ = await request_structured(OpenAIModel(MODEL), req(), Verdict)
-    assert value == Verdict(approved=False, reasons=["no tests"])
+async def test_malformed_tool_arguments_are_kept_raw_and_reported(env: WireServer) -> None:
+    env.script(tool("submit", raw_arguments='{"approved": tru', id="call_bad"))
+    response = await OpenAIModel(MODEL).request(req(tools=[SUBMIT]))
 
-
-async def test_malformed_structured_output_is_reasked_once(env: WireServer) -> None:
-    env.script(
-        tool("submit", raw_arguments='{"approved": tru', id="call_bad"),
-        tool("submit", {"approved": True, "reasons": []}, id="call_good"),
-    )
-    value, responses = await request_structured(OpenAIModel(MODEL), req(), Verdict)
-
-    assert value.approved is True
-    assert len(responses) == 2 and total_usage(responses).model_calls == 2
-    retry = env.requests[1].body["messages"]
-    assert retry[-2]["tool_calls"][0]["id"] == "call_bad"
-    assert retry[-1]["role"] == "tool" and retry[-1]["tool_call_id"] == "call_bad"
-    assert retry[-1]["content"].startswith(
-        "ERROR: Your answer was invalid: the arguments were not valid JSON"
-    )
-
-
-async def test_twice_malformed_structured_output_fails_clearly(env: WireServer) -> None:
-    env.script(tool("submit", {"approved": "maybe"}), tool("submit", {"reasons": "none"}))
-    with pytest.raises(ApplicationError) as caught:
-        await request_structured(OpenAIModel(MODEL), req(), Verdict)
-
-    err = caught.value
-    assert err.type == "ModelOutputInvalid" and err.non_retryable
-    assert "did not return a valid Verdict after 2 attempt(s)" in err.message
-    assert "approved: Field required" in err.message
-    # The re-ask carried the validation errors of the first answer.
-    assert (
-        "approved: Input should be a valid boolean"
-        in env.requests[1].body["messages"][-1]["content"]
-    )
+    [call] = response.tool_calls
+    problem = parse_arguments(Verdict, call.arguments)
+    assert isinstance(problem, str) and "not valid JSON" in problem
 
 
 # ---------------------------------------------------------------------------
@@ -399,15 +373,10 @@ async def test_key_never_leaks_into_errors_logs_or_records(
         error(500, f"internal: api_key={KEY}"),
         drop("drop_mid"),
         text(f"the model repeats sk-proj-{uuid.uuid4().hex}"),
-        tool("submit", {"approved": KEY}),
-        tool("submit", {"reasons": KEY}),
     )
     model = OpenAIModel(MODEL)
     errors: list[ApplicationError] = [await expect_error(model, req()) for _ in range(4)]
     response = await model.request(req())
-    with pytest.raises(ApplicationError) as structured_failure:
-        await request_structured(model, req(), Verdict)
-    errors.append(structured_failure.value)
 
     for err in errors:
         assert KEY not in str(err) and KEY not in repr(err) and KEY not in repr(err.details)
@@ -548,12 +517,12 @@ async def test_wire_server_plays_a_scripted_transcript(env: WireServer, tmp_path
     transcript.write_text(TRANSCRIPT)
     env.play(ScriptedModel(str(transcript)))
     model = OpenAIModel(MODEL)
-    tags = {"phase": "implement", "invocation": "1", "task": "T003", "feature_dir": "specs/001-x"}
-    request = req(tools=[READ_FILE]).model_copy(update={"tags": tags})
+    origin = CallOrigin(phase="implement", task_id="T003", feature_dir="specs/001-x")
+    request = req(tools=[READ_FILE]).model_copy(update={"origin": origin})
 
     first = await model.request(request)
     [call] = first.tool_calls
-    assert call.arguments == {"path": "specs/001-x/plan.md"}  # filled from the header's tags
+    assert call.arguments == {"path": "specs/001-x/plan.md"}  # filled from the header's origin
     follow_up = request.model_copy(
         update={
             "messages": [
@@ -568,7 +537,7 @@ async def test_wire_server_plays_a_scripted_transcript(env: WireServer, tmp_path
     assert (await model.request(follow_up)).text == "All done."
 
 
-def test_tags_fall_back_to_the_prompt_marker() -> None:
+def test_origin_falls_back_to_the_prompt_marker() -> None:
     body = {
         "model": MODEL,
         "messages": [
@@ -577,8 +546,8 @@ def test_tags_fall_back_to_the_prompt_marker() -> None:
         ],
     }
     request = wire_to_request("/v1/chat/completions", {}, body)
-    assert request.tags == {"phase": "implement", "invocation": "2", "task": "T003"}
-    assert script_key(request.tags) == "implement/T003#2"
+    assert request.origin == CallOrigin(phase="implement", invocation=2, task_id="T003")
+    assert script_key(request.origin) == "implement/T003#2"
 
 
 # ---------------------------------------------------------------------------

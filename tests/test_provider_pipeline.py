@@ -1,17 +1,16 @@
 """The whole pipeline through a real provider adapter, against the local wire server.
 
 The real ``openai`` / ``anthropic`` SDKs, driven by the real provider adapters
-inside a real worker on the dev server, talk HTTP to :mod:`tests.wire_server`
+inside a real worker on the dev server, talk HTTP to :mod:`tests.support.wire_server`
 on 127.0.0.1, which plays the same transcript as the scripted model
 (``examples/bookmarks.yaml``). This proves a provider path through every phase:
-request tags reach the server on every call, the key reaches the server (and
+the call's origin reaches the server on every call, the key reaches the server (and
 only the server: never history, run store, commits or logs), and the usage the
 server reports is what the workflow adds up.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -24,15 +23,13 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.models.base import Model, ModelRequest, ModelResponse
+from activities.models.base import CallOrigin, Model, ModelRequest, ModelResponse
 from activities.models.scripted import ScriptedModel, load_transcript, script_key
-from tests.conftest import git, unique
-from tests.test_end_to_end import HISTORY_LIMIT_BYTES, Run, run_pipeline
-from tests.test_end_to_end import (
-    test_pipeline_delivers_a_tested_service as check_delivers_a_tested_service,
-)
-from tests.wire_server import WireServer
-from workflows.types import PHASES, Usage
+from contract import PHASE_NAMES, Usage
+from tests.support.git import git
+from tests.support.pipeline import HISTORY_LIMIT_BYTES, Run, assert_delivered, run_pipeline
+from tests.support.temporal import unique
+from tests.support.wire_server import WireServer
 
 TRANSCRIPT = "examples/bookmarks.yaml"
 SECRET = "sk-test-SECRET-pipeline-123"
@@ -82,7 +79,7 @@ class Tally:
     async def request(self, request: ModelRequest) -> ModelResponse:
         response = await self.inner.request(request)
         with self._lock:
-            self.sent.append((script_key(request.tags), response.usage.model_copy()))
+            self.sent.append((script_key(request.origin), response.usage.model_copy()))
         return response
 
 
@@ -181,7 +178,9 @@ def wire_keys(pr: ProviderRun) -> Counter[str]:
     keys: Counter[str] = Counter()
     for recorded in pr.wire.requests:
         assert recorded.path == pr.provider.path, recorded.path
-        keys[script_key(json.loads(recorded.headers["x-backforge-tags"]))] += 1
+        keys[
+            script_key(CallOrigin.model_validate_json(recorded.headers["x-backforge-origin"]))
+        ] += 1
     return keys
 
 
@@ -191,9 +190,9 @@ async def test_pipeline_delivers_through_the_provider(provider_run: ProviderRun)
     assert run.answered == ["clarify-1"]
     # Same checks as the scripted end-to-end run: every phase commit (one per
     # task for implement) on the branch, tasks checked, tests green, artifacts.
-    await check_delivers_a_tested_service(run)
+    assert_delivered(run)
     assert run.result.test_report is not None and run.result.test_report.ok
-    assert {r.phase for r in run.status.completed} >= set(PHASES) | {"fix"}
+    assert {r.phase for r in run.status.completed} == set(PHASE_NAMES)
     assert run.history_bytes < HISTORY_LIMIT_BYTES, run.history_bytes
 
 

@@ -29,7 +29,7 @@ from activities.sandbox import (
     project_python,
     run_sandboxed,
 )
-from tests.conftest import eventually
+from tests.support.temporal import eventually
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux-only")
 

@@ -7,14 +7,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from activities.phases._common import check_off, parse_tasks
-from activities.phases.specify import MARKER, record_clarifications
-from activities.phases.testing import parse_pytest_summary
 from activities.workspace import (
     PathRefused,
     Workspace,
@@ -25,7 +21,7 @@ from activities.workspace import (
     private_dir,
     short_name,
 )
-from workflows.types import FeatureRequest
+from contract import FeatureRequest
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 FEATURE = "Build a bookmarks API with tags and per-user collections"
@@ -297,7 +293,7 @@ def test_prepare_creates_a_missing_repo(tmp_path: Path) -> None:
     assert info.feature_dir == "specs/001-bookmarks-api-tags"
     assert git(path, "rev-parse", "--abbrev-ref", "HEAD") == "001-bookmarks-api-tags"
     assert git(path, "log", "--format=%s", "main") == "Initial commit"
-    assert info.base_commit == info.head_commit == git(path, "rev-parse", "main")
+    assert info.base_commit == git(path, "rev-parse", "main")
     assert (path / "README.md").exists()
     assert git(path, "status", "--porcelain") == ""
     record = private_dir(path) / "features" / "wf-1.json"
@@ -332,11 +328,10 @@ def test_prepare_is_idempotent_per_workflow_id(repo: Path) -> None:
     first = prepare(request(repo), "wf/1:odd id")
     ws = Workspace(repo)
     ws.write("specs/001-bookmarks-api-tags/spec.md", "# spec\n")
-    head = ws.commit("spec", workflow_id="wf/1:odd id", phase="specify")
+    ws.commit("spec", workflow_id="wf/1:odd id", phase="specify")
     again = prepare(request(repo), "wf/1:odd id")
     assert again.branch == first.branch
     assert again.base_commit == first.base_commit
-    assert again.head_commit == head
     assert branches(repo) == ["001-bookmarks-api-tags", "main"]
     records = sorted(p.name for p in (private_dir(repo) / "features").iterdir())
     assert records == ["wf_1_odd_id.feature.txt", "wf_1_odd_id.json"]
@@ -362,224 +357,3 @@ def test_prepare_refuses_a_non_git_dir_with_files(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceError, match="not a git repository"):
         prepare(request(d), "wf-1")
     assert not (d / ".git").exists()
-
-
-# ---------------------------------------------------------------------------
-# tasks.md
-
-TASKS_MD = """# Tasks: Bookmarks
-
-## Phase 1: Setup
-
-- [ ] T001 Create project structure per implementation plan
-- [ ] T002 [P] Configure ruff in pyproject.toml
-- [ ] T0010 [P] Long-id task in app/extra.py
-
-## Phase 3: User Story 1
-
-- [X] T003 [P] [US1] Create Bookmark model in app/models.py
-- [x] T004 [US1] Implement POST /bookmarks in `app/api/bookmarks.py` using app/models.py
-  - [ ] T005 [US2] Contract test for tags in tests/contract/test_tags.py, see docs/api.md
-- [ ] T009 Depends on T002 being done
-- [ ] not a task line
-- [ ] T6 id too short
-* [ ] T007 star bullets are not spec-kit tasks
-"""
-
-
-def test_parse_tasks() -> None:
-    tasks = {t.id: t for t in parse_tasks(TASKS_MD)}
-    assert list(tasks) == ["T001", "T002", "T0010", "T003", "T004", "T005", "T009"]
-    t1 = tasks["T001"]
-    assert (t1.parallel, t1.story, t1.files, t1.done) == (False, None, [], False)
-    assert t1.title == "Create project structure per implementation plan"
-    assert (tasks["T002"].parallel, tasks["T002"].files) == (True, ["pyproject.toml"])
-    t3 = tasks["T003"]
-    assert (t3.parallel, t3.story, t3.files, t3.done) == (True, "US1", ["app/models.py"], True)
-    t4 = tasks["T004"]
-    assert (t4.parallel, t4.story, t4.done) == (False, "US1", True)
-    assert t4.files == ["app/api/bookmarks.py", "app/models.py"]  # backticks stripped, sorted
-    t5 = tasks["T005"]
-    assert t5.story == "US2"
-    assert t5.files == ["docs/api.md", "tests/contract/test_tags.py"]
-    assert tasks["T009"].files == []
-
-
-def test_parse_tasks_truncates_long_titles() -> None:
-    line = "- [ ] T001 " + "word " * 100 + "in app/deep/file.py"
-    (task,) = parse_tasks(line)
-    assert len(task.title) == 160
-    assert task.files == ["app/deep/file.py"]  # taken from the full title
-
-
-def test_check_off_changes_only_that_task() -> None:
-    after = check_off(TASKS_MD, "T002")
-    before_lines, after_lines = TASKS_MD.splitlines(), after.splitlines()
-    changed = [(b, a) for b, a in zip(before_lines, after_lines, strict=True) if b != a]
-    assert changed == [
-        (
-            "- [ ] T002 [P] Configure ruff in pyproject.toml",
-            "- [X] T002 [P] Configure ruff in pyproject.toml",
-        )
-    ]
-    assert {t.id for t in parse_tasks(after) if t.done} == {"T002", "T003", "T004"}
-
-
-def test_check_off_matches_whole_ids_and_indented_lines() -> None:
-    after = check_off(TASKS_MD, "T001")
-    assert "- [X] T001 Create" in after
-    assert "- [ ] T0010 [P]" in after  # a longer id sharing the prefix is untouched
-    assert "  - [X] T005 [US2]" in check_off(TASKS_MD, "T005")
-    assert check_off(TASKS_MD, "T003") == TASKS_MD  # already done
-    assert check_off(TASKS_MD, "T999") == TASKS_MD
-    assert check_off(TASKS_MD, "T00") == TASKS_MD
-
-
-# ---------------------------------------------------------------------------
-# spec.md clarifications
-
-SPEC_MD = """# Feature Specification: Bookmarks API
-
-**Feature Branch**: `001-bookmarks-api-tags`
-
-## User Scenarios & Testing
-
-Users save bookmarks. Auth is [NEEDS CLARIFICATION: which auth method?] and tags
-are [NEEDS CLARIFICATION: case sensitive?].
-
-## Requirements
-
-- FR-001 ...
-"""
-
-
-def test_marker_regex_finds_the_questions() -> None:
-    assert MARKER.findall(SPEC_MD) == ["which auth method?", "case sensitive?"]
-    assert MARKER.findall(
-        "[NEEDS CLARIFICATION:x] [NEEDS CLARIFICATION] [needs clarification: y]"
-    ) == ["x"]
-
-
-def test_record_clarifications_creates_the_section_before_the_scenarios() -> None:
-    out = record_clarifications(
-        SPEC_MD, [("Auth method?", "API keys"), ("Tags case sensitive?", "No")], "2025-03-01"
-    )
-    assert out.count("## Clarifications") == 1
-    assert out.count("### Session 2025-03-01") == 1
-    assert (
-        "## Clarifications\n\n### Session 2025-03-01\n\n"
-        "- Q: Auth method? → A: API keys\n- Q: Tags case sensitive? → A: No\n" in out
-    )
-    assert out.index("**Feature Branch**") < out.index("## Clarifications")
-    assert out.index("## Clarifications") < out.index("## User Scenarios")
-    # everything else is kept as it was
-    assert out.replace(out[out.index("## Clarifications") : out.index("## User")], "").replace(
-        "\n", ""
-    ) == SPEC_MD.replace("\n", "")
-
-
-def test_record_clarifications_appends_without_duplicates() -> None:
-    day1 = record_clarifications(SPEC_MD, [("Auth method?", "API keys")], "2025-03-01")
-    again = record_clarifications(
-        day1, [("Auth method?", "API keys"), ("Max tags?", "10")], "2025-03-01"
-    )
-    assert again.count("### Session 2025-03-01") == 1
-    assert again.count("- Q: Auth method? → A: API keys") == 1
-    section = again[again.index("## Clarifications") : again.index("## User Scenarios")]
-    assert section.index("Auth method?") < section.index("Max tags?")
-    assert record_clarifications(again, [("Max tags?", "10")], "2025-03-09") == again
-
-
-def test_record_clarifications_new_day_gets_its_own_session() -> None:
-    day1 = record_clarifications(SPEC_MD, [("Auth method?", "API keys")], "2025-03-01")
-    day2 = record_clarifications(day1, [("Max tags?", "10")], "2025-03-02")
-    section = day2[day2.index("## Clarifications") : day2.index("## User Scenarios")]
-    assert section.count("### Session") == 2
-    assert section.index("### Session 2025-03-02") > section.index("Auth method?")
-    assert section.rstrip().endswith("- Q: Max tags? → A: 10")
-    assert day2.count("## User Scenarios") == 1
-
-
-def test_record_clarifications_on_a_spec_without_sections() -> None:
-    out = record_clarifications("# Spec\n\nShort.\n", [("Q1?", "A1")], "d1")
-    assert out.startswith("# Spec\n\nShort.\n")
-    assert out.endswith("## Clarifications\n\n### Session d1\n\n- Q: Q1? → A: A1\n")
-
-
-def test_record_clarifications_compares_whole_lines() -> None:
-    day1 = record_clarifications(SPEC_MD, [("Auth method?", "API keys")], "2025-03-01")
-    day2 = record_clarifications(day1, [("Auth method?", "API key")], "2025-03-02")
-    assert "- Q: Auth method? → A: API key\n" in day2
-
-
-def test_record_clarifications_dedupes_within_one_call() -> None:
-    out = record_clarifications(SPEC_MD, [("Q?", "A"), ("Q?", "A")], "d1")
-    assert out.count("- Q: Q? → A: A") == 1
-
-
-# ---------------------------------------------------------------------------
-# pytest summary lines
-
-
-@pytest.mark.parametrize(
-    ("output", "expected"),
-    [
-        ("1 failed, 57 passed in 0.52s", (57, 1, 0)),
-        ("==== 3 passed, 1 error in 1.0s ====", (3, 0, 1)),
-        ("=== 2 failed, 3 passed, 2 errors, 1 skipped, 4 warnings in 2.31s ===", (3, 2, 2)),
-        ("12 passed, 1 xfailed, 2 warnings in 0.40s", (12, 0, 0)),
-        ("==== 1 error in 0.12s ====", (0, 0, 1)),
-        ("no tests ran in 0.01s", (0, 0, 0)),
-        (
-            "============================ no tests ran in 0.01s =============================",
-            (0, 0, 0),
-        ),
-        ("", (0, 0, 0)),
-        ("tests/test_a.py ..F\nKilled", (0, 0, 0)),
-        (
-            "..F.\nFAILED tests/test_a.py::test_in_range - assert 2 == 3\n"
-            "1 failed, 3 passed in 0.10s\n",
-            (3, 1, 0),
-        ),
-    ],
-)
-def test_parse_pytest_summary_lines(output: str, expected: tuple[int, int, int]) -> None:
-    counts = parse_pytest_summary(output)
-    assert (counts["passed"], counts["failed"], counts["errors"]) == expected
-
-
-def _run_pytest(project: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    (project / "pytest.ini").write_text("[pytest]\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    return proc.stdout + proc.stderr
-
-
-def test_parse_pytest_summary_on_real_pytest_output(tmp_path: Path) -> None:
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "test_mixed.py").write_text(
-        "import pytest\n\n"
-        "@pytest.fixture\n"
-        "def broken():\n    raise RuntimeError('fixture blew up')\n\n"
-        "def test_ok_1():\n    assert True\n\n"
-        "def test_ok_2():\n    assert 1 + 1 == 2\n\n"
-        "def test_passed_in_name():\n    assert 'passed in' == 'failed'\n\n"
-        "def test_uses_broken(broken):\n    pass\n"
-    )
-    counts = parse_pytest_summary(_run_pytest(project))
-    assert counts == {"passed": 2, "failed": 1, "errors": 1}
-
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    out = _run_pytest(empty)
-    assert "no tests ran" in out
-    assert parse_pytest_summary(out) == {"passed": 0, "failed": 0, "errors": 0}

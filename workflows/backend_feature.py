@@ -117,7 +117,9 @@ class BackendFeatureWorkflow:
         if workflow.patched("parallel-tasks") and self._request.parallel_tasks:
             for batch in batches(self._tasks):
                 await (
-                    self._implement(batch[0]) if len(batch) == 1 else self._implement_parallel(batch)
+                    self._implement(batch[0])
+                    if len(batch) == 1
+                    else self._implement_parallel(batch)
                 )
         else:
             for task in self._tasks:
@@ -404,7 +406,9 @@ class BackendFeatureWorkflow:
                             id="Q1",
                             text="Raise the budget or stop? (free text: a new limit in USD)",
                             options=[
-                                HumanOption(key="raise", answer=f"Double the limit to ${limit * 2:.2f}"),
+                                HumanOption(
+                                    key="raise", answer=f"Double the limit to ${limit * 2:.2f}"
+                                ),
                                 HumanOption(key="stop", answer="Stop the feature"),
                             ],
                             recommended="stop",

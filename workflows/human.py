@@ -57,9 +57,7 @@ def how_to_answer(request: HumanRequest, workflow_id: str, *, cli: str = "backfo
         return AnswerHelp(
             command=f"{cli} approve {workflow_id} {request.id}",
             payload=json.dumps(payload),
-            reject_command=(
-                f'{cli} reject {workflow_id} {request.id} --comment "what to change"'
-            ),
+            reject_command=(f'{cli} reject {workflow_id} {request.id} --comment "what to change"'),
         )
     answers = {q.id: q.default_answer for q in request.questions}
     pairs = " ".join(f"{qid}={_quote(answer)}" for qid, answer in answers.items())
@@ -109,9 +107,7 @@ class HumanDesk:
         self.open[request.id] = request
         return request
 
-    async def ask(
-        self, request: HumanRequest, *, changed: Callable[[], None]
-    ) -> HumanResponse:
+    async def ask(self, request: HumanRequest, *, changed: Callable[[], None]) -> HumanResponse:
         """Open ``request`` and wait until it is answered (or its deadline policy answers).
 
         ``changed`` is called whenever what a person sees changes (opened,
@@ -237,7 +233,9 @@ class HumanDesk:
                 )
         return request
 
-    def answered_text(self, request: HumanRequest, response: HumanResponse) -> list[tuple[str, str]]:
+    def answered_text(
+        self, request: HumanRequest, response: HumanResponse
+    ) -> list[tuple[str, str]]:
         """(question, answer text) pairs of an answered request, for the record."""
         return [(q.text, q.answer_text(response.answers[q.id])) for q in request.questions]
 

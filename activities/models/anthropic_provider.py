@@ -34,7 +34,6 @@ Model quirks handled here:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -256,7 +255,9 @@ class AnthropicModel(StreamingProvider):
             params["tool_choice"] = {"type": "tool", "name": forced}
         if settings.temperature is not None and "temperature" not in self._dropped:
             params["temperature"] = settings.temperature
-        params["extra_headers"] = {ORIGIN_HEADER: request.origin.model_dump_json(exclude_defaults=True)}
+        params["extra_headers"] = {
+            ORIGIN_HEADER: request.origin.model_dump_json(exclude_defaults=True)
+        }
         return params
 
     def _adapt(self, err: anthropic.BadRequestError, params: dict[str, Any]) -> bool:

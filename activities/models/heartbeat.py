@@ -20,6 +20,7 @@ clobbers an activity's checkpoint.
 from __future__ import annotations
 
 import time
+
 from temporalio import activity
 
 __all__ = ["MIN_INTERVAL_S", "StreamHeartbeat"]

@@ -235,7 +235,9 @@ class OpenAIModel(StreamingProvider):
         ):
             # Routes a phase's calls to the same cache shard (OpenAI only).
             params["prompt_cache_key"] = f"backforge-{phase}"
-        params["extra_headers"] = {ORIGIN_HEADER: request.origin.model_dump_json(exclude_defaults=True)}
+        params["extra_headers"] = {
+            ORIGIN_HEADER: request.origin.model_dump_json(exclude_defaults=True)
+        }
         return params
 
     def _adapt(self, err: openai.BadRequestError, params: dict[str, Any]) -> bool:

@@ -57,7 +57,9 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     return inlined
 
 
-def model_tool(output_type: type[BaseModel], *, name: str, description: str | None = None) -> ToolSpec:
+def model_tool(
+    output_type: type[BaseModel], *, name: str, description: str | None = None
+) -> ToolSpec:
     """The tool whose arguments are an instance of ``output_type``.
 
     The description defaults to the first paragraph of the model's docstring.

@@ -117,5 +117,9 @@ class DeliverPhase(PhaseActivity):
             feature = self.services.workspaces.feature_text(inp)
             ws.write(path, report_markdown(inp, facts, feature, tasks_text, commits))
             return await self.commit(
-                ws, inp, "deliver: implementation report", summary=f"Report at {path}", artifacts=[path]
+                ws,
+                inp,
+                "deliver: implementation report",
+                summary=f"Report at {path}",
+                artifacts=[path],
             )

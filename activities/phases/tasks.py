@@ -26,7 +26,9 @@ class TasksPhase(ModelPhase[Finish]):
         path = layout.path("tasks")
         ids = [t.id for t in parse_tasks(ws.read(path))]
         if not ids:
-            return f"{path} has no task lines; use `- [ ] T001 [P] [US1] Description with file path`"
+            return (
+                f"{path} has no task lines; use `- [ ] T001 [P] [US1] Description with file path`"
+            )
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             return f"{path} repeats task ids {duplicates}; give every task its own id"

@@ -197,5 +197,3 @@ async def open_request(handle: WorkflowHandle, kind: str | None = None) -> Human
 
 async def respond(handle: WorkflowHandle, **kw: object) -> None:
     await handle.execute_update(BackendFeatureWorkflow.respond_update, HumanResponse(**kw))  # type: ignore[arg-type]
-
-

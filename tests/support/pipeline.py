@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,13 +12,21 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.services import Services
-from contract import DEFAULT_MODEL, FeatureRequest, FeatureResult, FeatureStatus
+from contract import DEFAULT_MODEL, PHASE_NAMES, FeatureRequest, FeatureResult, FeatureStatus
+from tests.support.git import git, trailers
 from tests.support.temporal import eventually, unique
 from worker import build_worker
 from workflows.backend_feature import BackendFeatureWorkflow
 from workflows.human import default_response
 
-__all__ = ["FEATURE", "HISTORY_LIMIT_BYTES", "Run", "answer_recommended", "run_pipeline"]
+__all__ = [
+    "FEATURE",
+    "HISTORY_LIMIT_BYTES",
+    "Run",
+    "answer_recommended",
+    "run_pipeline",
+    "assert_delivered",
+]
 
 FEATURE = "Build a bookmarks API with tags and per-user collections"
 HISTORY_LIMIT_BYTES = 150_000
@@ -79,3 +90,63 @@ async def run_pipeline(
     return Run(repo, handle, result, status, history_bytes, answered)
 
 
+def assert_delivered(run: Run) -> None:
+    """A completed feature: one commit per phase and task, docs, a green suite, a clean tree."""
+    repo = run.repo
+    assert run.result.state == "completed", run.result.message
+    branch = run.result.branch
+    assert branch == "001-bookmarks-api-tags"
+    assert git(repo, "rev-parse", "--abbrev-ref", "HEAD") == branch
+    assert git(repo, "rev-parse", branch) == run.result.head_commit
+    # One commit per phase (implement: one per task), each with workflow and phase trailers.
+    rows = trailers(repo, f"main..{branch}")
+    phases_seen = [p for p, _ in rows]
+    for phase in (p for p in PHASE_NAMES if p != "fix"):
+        assert phase in phases_seen, (phase, rows)
+    tasks_md = (repo / "specs" / branch / "tasks.md").read_text()
+    task_ids = re.findall(r"^- \[[ X]\] (T\d+)", tasks_md, flags=re.M)
+    assert [t for p, t in rows if p == "implement"] == task_ids
+    assert phases_seen.count("specify") == 2  # draft, then clarified
+    log = git(repo, "log", "--format=%B", f"main..{branch}")
+    assert log.count(f"Backforge-Workflow: {run.handle.id}") == len(rows)
+    # tasks.md fully checked.
+    assert "- [ ]" not in tasks_md and tasks_md.count("- [X]") == len(task_ids) >= 8
+    # The clarification was recorded in spec.md by the pipeline.
+    spec = (repo / "specs" / branch / "spec.md").read_text()
+    assert (
+        "## Clarifications" in spec
+        and spec.count("- Q: ") == 2
+        and "[NEEDS CLARIFICATION" not in spec
+    )
+    # A generated test failed once and the fix step repaired it.
+    assert phases_seen[phases_seen.index("test") + 1] == "fix"
+    assert phases_seen.count("test") == 2
+    assert (
+        run.result.test_report and run.result.test_report.ok and run.result.test_report.passed >= 15
+    )
+    # The generated tests really pass, run here with plain pytest.
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    # Spec Kit artifacts and the report exist.
+    fd = repo / "specs" / branch
+    for name in (
+        "spec.md",
+        "plan.md",
+        "research.md",
+        "data-model.md",
+        "contracts/openapi.yaml",
+        "quickstart.md",
+        "tasks.md",
+        "analysis.md",
+        "report.md",
+        "test-results.md",
+    ):
+        assert (fd / name).is_file(), name
+    assert (repo / ".specify/memory/constitution.md").is_file()
+    assert len(list((repo / "history/prompts" / branch).glob("*.prompt.md"))) >= 10
+    assert git(repo, "status", "--porcelain") == ""

@@ -18,9 +18,9 @@ error event inside a 200 stream, e.g. Anthropic's ``overloaded_error``) or
 
 *Playing a model.* ``server.play(model)`` answers every request by converting the
 wire request back into a :class:`~activities.models.base.ModelRequest` and asking
-``model`` (e.g. a ``ScriptedModel``). Tags come from the ``x-backforge-tags``
-header the providers send, else from the ``backforge-call:`` marker in the system
-prompt.
+``model`` (e.g. a ``ScriptedModel``). The call's origin comes from the
+``x-backforge-origin`` header the providers send, else from the ``backforge-call:``
+marker in the conversation.
 
 Every request is recorded (path, lower-cased headers, JSON body) in
 :attr:`WireServer.requests`.
@@ -41,6 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
 from activities.models.base import (
+    CallOrigin,
     Message,
     Model,
     ModelRequest,
@@ -187,18 +188,17 @@ def _args(call: WireCall) -> str:
 # Wire → neutral request (play mode)
 
 
-def _tags(headers: dict[str, str], system: str) -> dict[str, str]:
-    if raw := headers.get("x-backforge-tags"):
+def _origin(headers: dict[str, str], system: str) -> CallOrigin:
+    if raw := headers.get("x-backforge-origin"):
         with contextlib.suppress(ValueError):
-            tags = json.loads(raw)
-            if isinstance(tags, dict):
-                return {str(k): str(v) for k, v in tags.items()}
+            return CallOrigin.model_validate_json(raw)
     if match := _MARKER.search(system):
-        tags = {"phase": match["phase"], "invocation": match["inv"]}
-        if task := match["task"] or match["task2"]:
-            tags["task"] = task
-        return tags
-    return {}
+        return CallOrigin(
+            phase=match["phase"],
+            invocation=int(match["inv"]),
+            task_id=match["task"] or match["task2"],
+        )
+    return CallOrigin()
 
 
 def wire_to_request(path: str, headers: dict[str, str], body: dict[str, Any]) -> ModelRequest:
@@ -297,7 +297,7 @@ def wire_to_request(path: str, headers: dict[str, str], body: dict[str, Any]) ->
         messages=messages,
         tools=tools,
         settings=ModelSettings(max_tokens=max_tokens, temperature=body.get("temperature")),
-        tags=_tags(headers, system),
+        origin=_origin(headers, system),
     )
 
 
