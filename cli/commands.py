@@ -57,28 +57,32 @@ __all__ = ["DEMO_FEATURE", "DEMO_GATES", "app", "command", "run_command"]
 CommandBody = TypeVar("CommandBody", bound=Callable[..., Coroutine[Any, Any, int | None]])
 
 _PROGRAM = program()
+# Plain click help (rich_markup_mode=None): typer's rich help imports rich's Markdown
+# and markdown-it, which would double the start-up cost of --help. "\b" keeps click
+# from re-wrapping the example lines.
 APP_HELP = (
-    "[bold]Backforge[/bold]: a feature request in, a tested FastAPI service on a git "
-    "branch out.\n\n"
-    f"Try it offline, all in one process: [cyan]{_PROGRAM} demo[/cyan]\n\n"
-    f"With a worker running ([cyan]{WORKER_COMMAND} --dev[/cyan]): "
-    "[cyan]start[/cyan] a feature, follow it with [cyan]watch[/cyan] or [cyan]status[/cyan], "
-    "answer its questions with [cyan]answer[/cyan] / [cyan]approve[/cyan] / [cyan]reject[/cyan], "
-    "find features with [cyan]list --awaiting[/cyan]."
+    "Backforge: a feature request in, a tested FastAPI service on a git branch out.\n\n"
+    "\b\n"
+    f"Try it offline, all in one process:  {_PROGRAM} demo\n\n"
+    f"With a worker running ({WORKER_COMMAND} --dev): start a feature, follow it with "
+    "watch or status, answer its questions with answer / approve / reject, find "
+    "features with list --awaiting."
 )
 APP_EPILOG = (
-    "Exit codes: 0 success · 1 feature failed or aborted, answer rejected, server unreachable · "
-    "2 invalid arguments or unknown workflow id (nothing started or sent) · 130 interrupted."
+    "Exit codes: 0 success; 1 feature failed or aborted, answer rejected, server unreachable; "
+    "2 invalid arguments or unknown workflow id (nothing started or sent); 130 interrupted."
 )
 START_HELP = (
     "Start a feature workflow and print its id. Every argument is checked before the "
     "server is contacted.\n\n"
-    f'Example: [cyan]{_PROGRAM} start "Build a bookmarks API with tags" '
-    "--repo ../bookmarks --gates spec,delivery --wait[/cyan]"
+    "\b\nExample:\n"
+    f'  {_PROGRAM} start "Build a bookmarks API with tags" '
+    "--repo ../bookmarks --gates spec,delivery --wait"
 )
 ANSWER_HELP = (
     "Answer a clarification, escalation or budget request.\n\n"
-    f'Example: [cyan]{_PROGRAM} answer ID clarify-1 Q1=B Q2="private by default"[/cyan]'
+    "\b\nExample:\n"
+    f'  {_PROGRAM} answer ID clarify-1 Q1=B Q2="private by default"'
 )
 DEMO_FEATURE = "Build a bookmarks API with tags and per-user collections"
 DEMO_GATES = "spec,delivery"
@@ -95,7 +99,7 @@ app = typer.Typer(
     help=APP_HELP,
     epilog=APP_EPILOG,
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     add_completion=False,

@@ -164,7 +164,8 @@ def _completed_table(status: FeatureStatus) -> Table:
 def _usage_table(status: FeatureStatus) -> Table:
     phase_models = {status.models.get(phase, "") for phase in status.usage_by_phase}
     one_model = len(phase_models) <= 1
-    title = "Usage" + (f" ({next(iter(phase_models))})" if one_model and phase_models else "")
+    model = next(iter(phase_models), "") if one_model else ""
+    title = f"Usage ({model})" if model else "Usage"
     usage = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     columns = ["phase"] + ([] if one_model else ["model"])
     columns += ["calls", "replayed", "tokens in", "tokens out", "cost $"]
