@@ -304,7 +304,7 @@ async def status(
     try:
         current = await query_status(handle)
     except RPCError as err:
-        raise rpc_error(err, settings, workflow_id) from None
+        raise rpc_error(err, settings, workflow_id=workflow_id) from None
     if current is None and description.status == WorkflowExecutionStatus.COMPLETED:
         # Closed and no worker to replay it for the query: its result says enough.
         current = status_from_result(await handle.result(), description)

@@ -79,7 +79,7 @@ class Session:
         return self._client
 
 
-def rpc_error(err: RPCError, settings: Settings, workflow_id: str | None = None) -> CliError:
+def rpc_error(err: RPCError, settings: Settings, *, workflow_id: str | None = None) -> CliError:
     """The ``CliError`` for an RPC failure, naming the likely cause and its fix."""
     from temporalio.service import RPCStatusCode
 
@@ -110,7 +110,7 @@ def rpc_error(err: RPCError, settings: Settings, workflow_id: str | None = None)
     return CliError(f"Temporal error {err.status.name}: {one_line(text, 200)}", code=EXIT_FAILED)
 
 
-def unknown_workflow(workflow_id: str, settings: Settings, detail: str = "") -> CliError:
+def unknown_workflow(workflow_id: str, settings: Settings, *, detail: str = "") -> CliError:
     """Exit 2: no Backforge feature has this id here (``detail`` says what it is instead)."""
     return CliError(
         f"no feature workflow with id {workflow_id!r} in namespace {settings.namespace} at "
@@ -132,10 +132,10 @@ async def feature_handle(
     try:
         description = await handle.describe()
     except RPCError as err:
-        raise rpc_error(err, settings, workflow_id) from None
+        raise rpc_error(err, settings, workflow_id=workflow_id) from None
     if description.workflow_type != WORKFLOW_TYPE:
         raise unknown_workflow(
-            workflow_id, settings, f" (that id is a {description.workflow_type} workflow)"
+            workflow_id, settings, detail=f" (that id is a {description.workflow_type} workflow)"
         )
     return handle, description
 

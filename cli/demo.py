@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -142,7 +143,7 @@ def _cancel_on_termination() -> None:
 
 
 @contextlib.contextmanager
-def _logs_to(path: Path):  # type: ignore[no-untyped-def]
+def _logs_to(path: Path) -> Iterator[Path]:
     """Send worker/SDK logs to ``path`` so they do not tear through the live display."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")

@@ -158,7 +158,7 @@ async def follow(
             try:
                 status = await query_status(handle)
             except RPCError as err:
-                raise rpc_error(err, settings, handle.id) from None
+                raise rpc_error(err, settings, workflow_id=handle.id) from None
             if status is None:
                 misses += 1
                 if misses == 3:
@@ -181,7 +181,9 @@ async def follow(
                     for request in fresh:
                         handled.add(request.id)
                         if not answer:
-                            print_request(console, request, handle.id, settings)
+                            print_request(
+                                console, request, workflow_id=handle.id, settings=settings
+                            )
                             continue
                         if request.kind == "escalation":
                             escalations += 1

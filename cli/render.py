@@ -101,6 +101,7 @@ def render_request(request: HumanRequest) -> Panel:
 def print_request(
     out: Console,
     request: HumanRequest,
+    *,
     workflow_id: str | None = None,
     settings: Settings | None = None,
 ) -> None:
@@ -205,7 +206,7 @@ def print_status(out: Console, status: FeatureStatus, settings: Settings) -> Non
         out.print(Text(""))
         out.print(Text(f"Open requests ({len(status.open_requests)})", style="bold yellow"))
         for request in status.open_requests:
-            print_request(out, request, status.workflow_id, settings)
+            print_request(out, request, workflow_id=status.workflow_id, settings=settings)
     if status.usage_by_phase or status.usage.model_calls:
         out.print(Text(""))
         out.print(_usage_table(status))

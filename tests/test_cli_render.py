@@ -22,7 +22,7 @@ def recorded(width: int = 120) -> Console:
 
 def test_request_shows_options_recommendation_and_how_to_answer() -> None:
     out = recorded()
-    print_request(out, clarification(), "feature-x-abc123", LOCAL)
+    print_request(out, clarification(), workflow_id="feature-x-abc123", settings=LOCAL)
     text = out.export_text()
     assert "[NEEDS CLARIFICATION]" in text  # user text is not taken as rich markup
     assert "Shareable by link" in text and "token table" in text
@@ -32,7 +32,7 @@ def test_request_shows_options_recommendation_and_how_to_answer() -> None:
 
 def test_approval_hints_name_the_server_and_the_reject_command() -> None:
     out = recorded()
-    print_request(out, approval(), "feature-x-abc123", REMOTE)
+    print_request(out, approval(), workflow_id="feature-x-abc123", settings=REMOTE)
     text = out.export_text()
     prefix = "python starter.py --address temporal.internal:7233"
     assert f"  {prefix} approve feature-x-abc123 approve-spec-2\n" in text
@@ -41,13 +41,15 @@ def test_approval_hints_name_the_server_and_the_reject_command() -> None:
 
 def test_escalation_hint_asks_for_guidance() -> None:
     out = recorded()
-    print_request(out, escalation(), "feature-x", LOCAL)
+    print_request(out, escalation(), workflow_id="feature-x", settings=LOCAL)
     assert 'answer feature-x escalate-5 Q1=retry --comment "guidance' in out.export_text()
 
 
 def test_hints_are_not_wrapped_on_a_narrow_console() -> None:
     out = recorded(width=40)
-    print_request(out, approval(), "feature-with-a-rather-long-id-0a1b2c", REMOTE)
+    print_request(
+        out, approval(), workflow_id="feature-with-a-rather-long-id-0a1b2c", settings=REMOTE
+    )
     lines = out.export_text().splitlines()
     approve = [line for line in lines if " approve feature-" in line]
     assert approve == [
