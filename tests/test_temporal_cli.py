@@ -1,4 +1,8 @@
-"""People can answer with the plain Temporal CLI, as the README shows."""
+"""People can answer with the plain Temporal CLI, as the README shows.
+
+The payload comes from ``workflows.human.how_to_answer``, the same place the
+Backforge CLI and the workflow's UI details take it from.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,17 @@ import asyncio
 import json
 import subprocess
 
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from contract import FeatureRequest, FeatureStatus, HumanRequest
 from runtime import temporal_binary
-from tests.conftest import unique
-from tests.test_workflow import Fakes, open_request, request
+from tests.support.cli_driver import unique
+from tests.support.cli_legacy_status import from_legacy
+from tests.support.cli_pipeline_fakes import PipelineFakes
 from worker import build_worker
 from workflows.backend_feature import BackendFeatureWorkflow
+from workflows.human import how_to_answer
 
 
 async def temporal(env: WorkflowEnvironment, *args: str) -> subprocess.CompletedProcess[str]:
@@ -21,14 +29,31 @@ async def temporal(env: WorkflowEnvironment, *args: str) -> subprocess.Completed
     return await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True, timeout=60)
 
 
+async def open_request(handle: WorkflowHandle, kind: str) -> HumanRequest:
+    """The first open request of ``kind``, once the workflow shows one (bounded wait)."""
+    for _ in range(400):
+        raw = await handle.query("status", result_type=dict)
+        status: FeatureStatus = from_legacy(raw)  # TEMPORARY: old workflow on this branch
+        found = next((r for r in status.open_requests if r.kind == kind), None)
+        if found is not None:
+            return found
+        await asyncio.sleep(0.05)  # polling a query; there is no event to wait on
+    raise AssertionError(f"no open {kind} request")
+
+
 async def test_answer_with_temporal_workflow_signal_and_update(
     local_env: WorkflowEnvironment,
 ) -> None:
-    fakes = Fakes(clarify=True)
+    fakes = PipelineFakes()
     queue, workflow_id = unique("cli"), unique("cli")
     async with build_worker(local_env.client, task_queue=queue, activities=fakes.activities()):
         handle = await local_env.client.start_workflow(
-            BackendFeatureWorkflow.run, request(gates=["spec"]), id=workflow_id, task_queue=queue
+            BackendFeatureWorkflow.run,
+            FeatureRequest(
+                feature="Build a bookmarks API", repo_path="/tmp/not-used", gates=["spec"]
+            ),
+            id=workflow_id,
+            task_queue=queue,
         )
         clarify = await open_request(handle, "clarification")
         bad = await temporal(
@@ -42,11 +67,13 @@ async def test_answer_with_temporal_workflow_signal_and_update(
         )  # fmt: skip
         assert ok.returncode == 0, ok.stderr
         approval = await open_request(handle, "approval")
+        payload = how_to_answer(approval, workflow_id).payload  # what people are shown
         approved = await temporal(
             local_env, "workflow", "update", "execute", "--workflow-id", workflow_id, "--name", "respond",
-            "--input", json.dumps({"request_id": approval.id, "approved": True}),
+            "--input", payload,
         )  # fmt: skip
         assert approved.returncode == 0, approved.stderr
         result = await handle.result()
     assert result.state == "completed"
-    assert fakes.calls[2].clarifications[0] == ("Duplicate URLs per user?", "Allow")
+    specify_again = [c for c in fakes.calls if c.phase == "specify"][1]
+    assert specify_again.clarifications[0] == ("Duplicate URLs per user?", "Allow")

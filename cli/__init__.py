@@ -1,0 +1,62 @@
+"""Backforge's command line: start features, follow them, answer their questions.
+
+    backforge demo                              # everything in one process, offline
+    backforge start "Build a bookmarks API" --repo ../svc --gates spec,delivery
+    backforge status FEATURE_ID
+    backforge answer FEATURE_ID REQUEST_ID Q1=B Q2="free text"
+    backforge approve FEATURE_ID REQUEST_ID
+    backforge reject FEATURE_ID REQUEST_ID --comment "what to change"
+    backforge list --awaiting
+    backforge watch FEATURE_ID
+
+(``python starter.py ...`` is the same program; hints name whichever you ran.)
+
+Exit codes: 0 success; 1 the feature failed or was aborted, an answer was
+rejected, or the server could not be reached; 2 invalid arguments or unknown
+workflow id (nothing was started or sent); 130 interrupted.
+
+Where things are:
+
+- ``commands``   the typer ``app``; one ``async`` function per command, and the
+  ``@command`` decorator that runs it and maps errors to exit codes.
+- ``settings``   global options (address, namespace, task queue) and ``program``:
+  the one place that decides how hints name this command.
+- ``errors``     ``CliError`` (one line + exit code) and the exit codes.
+- ``arguments``  command-line syntax to ``contract.FeatureRequest`` (the only
+  validator) and one-line messages for its validation errors.
+- ``connect``    connecting, RPC errors, finding a feature, the status query,
+  whether a worker polls a queue; ``Session`` (settings + lazy client).
+- ``starting``   workflow ids, start with summary, details and search attributes.
+- ``listing``    the visibility query behind ``list``.
+- ``responding`` building and sending a ``HumanResponse`` (``--yes`` included).
+- ``render``     rich rendering of requests, how to answer, status, results, lists.
+- ``progress``   the live phase-by-phase view.
+- ``asking``     the cancellable stdin reader and asking a person at the terminal.
+- ``follow``     following a feature to its end, answering requests on the way.
+- ``demo``       the ``demo`` command: embedded server, worker and example repo.
+
+Only ``commands`` (typer, rich's console, ``contract``) loads at start; the
+Temporal client, activities, the worker and rich's Markdown load when needed.
+"""
+
+from __future__ import annotations
+
+from cli.commands import app
+from cli.settings import set_program
+
+__all__ = ["app", "main"]
+
+
+def main(argv: list[str] | None = None, *, prog: str | None = None) -> None:
+    """Run the CLI (the ``backforge`` console script and ``starter.py`` call this).
+
+    Args:
+        argv: The arguments (default: ``sys.argv[1:]``).
+        prog: How hints and usage lines name the program (default: detected
+            from ``sys.argv[0]``, see ``cli.settings.program``).
+    """
+    from cli.settings import program
+
+    if prog is not None:
+        set_program(prog)
+    app(args=argv, prog_name=program())

@@ -1,0 +1,524 @@
+"""The typer app and its commands.
+
+Every command is an ``async`` function taking a ``Session`` first and its
+arguments after; ``@command`` registers it and supplies the frame they all
+share: settings from the global options, running the coroutine, and turning a
+``CliError`` (or Ctrl-C) into one ``error:`` line and an exit code. A command
+validates its arguments before ``await session.client()``, so a bad argument
+never waits for a server.
+
+Only typer, rich's console and ``contract`` are imported here; the Temporal
+client, activities, the worker and rich's Markdown load when a command needs
+them, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar, get_type_hints
+
+import typer
+from rich.text import Text
+
+from cli.arguments import build_request, parse_answers
+from cli.connect import (
+    Session,
+    execution_state,
+    feature_handle,
+    has_worker,
+    query_status,
+    rpc_error,
+    status_from_result,
+)
+from cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CliError, print_error
+from cli.render import console, print_command, print_list, print_result, print_status
+from cli.responding import (
+    answer_response,
+    approval_response,
+    check_kind,
+    find_request,
+    send_response,
+)
+from cli.settings import (
+    DEFAULT_ADDRESS,
+    DEFAULT_NAMESPACE,
+    WORKER_COMMAND,
+    Settings,
+    program,
+)
+from contract import DEFAULT_MODEL, GATES, TASK_QUEUE, AgentBudget, FeatureStatus, HumanResponse
+
+__all__ = ["DEMO_FEATURE", "DEMO_GATES", "app", "command", "run_command"]
+
+CommandBody = TypeVar("CommandBody", bound=Callable[..., Coroutine[Any, Any, int | None]])
+
+_PROGRAM = program()
+# Plain click help (rich_markup_mode=None): typer's rich help imports rich's Markdown
+# and markdown-it, which would double the start-up cost of --help. "\b" keeps click
+# from re-wrapping the example lines.
+APP_HELP = (
+    "Backforge: a feature request in, a tested FastAPI service on a git branch out.\n\n"
+    "\b\n"
+    f"Try it offline, all in one process:  {_PROGRAM} demo\n\n"
+    f"With a worker running ({WORKER_COMMAND} --dev): start a feature, follow it with "
+    "watch or status, answer its questions with answer / approve / reject, find "
+    "features with list --awaiting."
+)
+APP_EPILOG = (
+    "Exit codes: 0 success; 1 feature failed or aborted, answer rejected, server unreachable; "
+    "2 invalid arguments or unknown workflow id (nothing started or sent); 130 interrupted."
+)
+START_HELP = (
+    "Start a feature workflow and print its id. Every argument is checked before the "
+    "server is contacted.\n\n"
+    "\b\nExample:\n"
+    f'  {_PROGRAM} start "Build a bookmarks API with tags" '
+    "--repo ../bookmarks --gates spec,delivery --wait"
+)
+ANSWER_HELP = (
+    "Answer a clarification, escalation or budget request.\n\n"
+    "\b\nExample:\n"
+    f'  {_PROGRAM} answer ID clarify-1 Q1=B Q2="private by default"'
+)
+DEMO_FEATURE = "Build a bookmarks API with tags and per-user collections"
+DEMO_GATES = "spec,delivery"
+DEMO_HELP = (
+    "Run everything in one process: embedded Temporal server, worker, example repo.\n\n"
+    "Offline with the default scripted model (a hand-written transcript standing in for a "
+    "model). The demo brings its own server on 7233/8233 (free ports when those are taken) "
+    "and ignores --address. Questions are asked at the terminal; Enter takes the recommended "
+    "answer, --yes takes all of them."
+)
+
+app = typer.Typer(
+    name="backforge",
+    help=APP_HELP,
+    epilog=APP_EPILOG,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=False,
+)
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    address: Annotated[
+        str, typer.Option(envvar="TEMPORAL_ADDRESS", help="Temporal frontend host:port.")
+    ] = DEFAULT_ADDRESS,
+    namespace: Annotated[
+        str, typer.Option(envvar="TEMPORAL_NAMESPACE", help="Temporal namespace.")
+    ] = DEFAULT_NAMESPACE,
+    task_queue: Annotated[
+        str, typer.Option(help="Task queue the Backforge workers poll.")
+    ] = TASK_QUEUE,
+) -> None:
+    """Backforge: a feature request in, a tested FastAPI service on a git branch out."""
+    ctx.obj = Settings(address=address, namespace=namespace, task_queue=task_queue)
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    obj = ctx.find_root().obj
+    if isinstance(obj, Settings):
+        return obj
+    return Settings(DEFAULT_ADDRESS, DEFAULT_NAMESPACE, TASK_QUEUE)
+
+
+def run_command(body: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
+    """Run one command's coroutine; its exit code, after printing any error as one line."""
+    try:
+        return asyncio.run(body()) or 0
+    except CliError as err:
+        print_error(err.message)
+        return err.code
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(
+            "interrupted; the workflow (if started) keeps its state on the server", file=sys.stderr
+        )
+        return EXIT_INTERRUPTED
+
+
+def command(
+    name: str | None = None, *, help: str | None = None
+) -> Callable[[CommandBody], CommandBody]:
+    """Register an ``async def body(session, ...)`` as a command of ``app``.
+
+    The registered function has the body's parameters (typer reads their
+    annotations) with the ``Session`` replaced by typer's context; it builds the
+    session from the global options, runs the body and exits with its code.
+    """
+
+    def register(body: CommandBody) -> CommandBody:
+        signature = inspect.signature(body, eval_str=True)
+        session_param, *params = signature.parameters.values()
+        hints = get_type_hints(body, include_extras=True)
+        hints.pop(session_param.name, None)
+        hints.pop("return", None)
+
+        def run(ctx: typer.Context, **kwargs: Any) -> None:
+            session = Session(_settings(ctx))
+            raise typer.Exit(run_command(lambda: body(session, **kwargs)))
+
+        ctx_param = inspect.Parameter(
+            "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
+        )
+        run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[ctx_param, *params], return_annotation=None
+        )
+        run.__annotations__ = {"ctx": typer.Context, **hints}
+        run.__name__ = body.__name__
+        run.__qualname__ = body.__qualname__
+        run.__doc__ = body.__doc__
+        app.command(name, help=help)(run)
+        return body
+
+    return register
+
+
+WorkflowId = Annotated[str, typer.Argument(metavar="ID", help="Feature workflow id.")]
+_AGENT = AgentBudget()
+
+
+@command(help=START_HELP)
+async def start(
+    session: Session,
+    feature: Annotated[
+        str, typer.Argument(metavar="FEATURE", help="The feature request, in a sentence or a few.")
+    ],
+    *,
+    repo: Annotated[str, typer.Option(help="Path of the git repository to build in.")],
+    model: Annotated[
+        str, typer.Option(help="Model id: anthropic:<model>, openai:<model> or scripted:<file>.")
+    ] = DEFAULT_MODEL,
+    gates: Annotated[
+        str | None,
+        typer.Option(help=f"Comma-separated approval gates: {', '.join(GATES)} (or 'none')."),
+    ] = None,
+    phase_model: Annotated[
+        list[str] | None,
+        typer.Option(help="Per-phase model, PHASE=MODEL_ID; repeat for several phases."),
+    ] = None,
+    budget_usd: Annotated[
+        float | None, typer.Option(help="Ask a person before spending more than this (USD).")
+    ] = None,
+    max_fix_rounds: Annotated[int, typer.Option(help="Test/analyze fix rounds (0-10).")] = 2,
+    clarification_timeout: Annotated[
+        int | None,
+        typer.Option(
+            help="Seconds after which unanswered clarifications take the recommended answers."
+        ),
+    ] = None,
+    remind_every: Annotated[
+        int | None, typer.Option(help="Seconds between reminders on open requests.")
+    ] = None,
+    agent_max_turns: Annotated[
+        int, typer.Option(help="Turns one agent conversation (a phase or a task) may take.")
+    ] = _AGENT.max_turns,
+    agent_max_tokens: Annotated[
+        int, typer.Option(help="Tokens (in + out) one agent conversation may spend.")
+    ] = _AGENT.max_tokens,
+    agent_max_seconds: Annotated[
+        int, typer.Option(help="Wall-clock seconds one agent conversation may run.")
+    ] = _AGENT.max_seconds,
+    parallel_tasks: Annotated[
+        bool, typer.Option(help="Run disjoint [P] tasks side by side.")
+    ] = True,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow progress until the feature is done.")
+    ] = False,
+) -> int:
+    """Start a feature workflow; prints its id."""
+    request = build_request(
+        feature=feature,
+        repo=repo,
+        model=model,
+        gates=gates,
+        phase_model=phase_model or [],
+        budget_usd=budget_usd,
+        max_fix_rounds=max_fix_rounds,
+        clarification_timeout_s=clarification_timeout,
+        remind_every_s=remind_every,
+        agent_limits={
+            "max_turns": agent_max_turns,
+            "max_tokens": agent_max_tokens,
+            "max_seconds": agent_max_seconds,
+        },
+        parallel_tasks=parallel_tasks,
+    )
+    from cli.starting import start_feature
+
+    settings = session.settings
+    client = await session.client()
+    handle = await start_feature(client, settings, request)
+    console.print(Text.assemble(("Started ", "green"), (handle.id, "bold")))
+    console.print(
+        Text(
+            f"  repo   {request.repo_path}\n  model  {request.model}"
+            f"\n  gates  {', '.join(request.gates) or 'none'}",
+            style="dim",
+        )
+    )
+    if await has_worker(client, settings.task_queue) is False:
+        console.print(
+            Text(
+                f"note: no worker is polling task queue {settings.task_queue!r} yet; "
+                f"start one with '{WORKER_COMMAND}'",
+                style="yellow",
+            ),
+            soft_wrap=True,
+        )
+    if not wait:
+        prefix = settings.command_prefix()
+        print_command(console, f"{prefix} watch {handle.id}", label="Follow it:  ", style="")
+        print_command(console, f"{prefix} status {handle.id}", label="Status:     ", style="")
+        return 0
+    from cli.follow import follow
+
+    result, _last = await follow(client, handle, settings, answer=False)
+    print_result(console, result, repo=request.repo_path)
+    return 0 if result.state == "completed" else EXIT_FAILED
+
+
+@command()
+async def status(
+    session: Session,
+    workflow_id: WorkflowId,
+    *,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the FeatureStatus as JSON.")
+    ] = False,
+) -> int:
+    """Show phase, commits, tasks, open requests (with how to answer), usage and tests."""
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.service import RPCError
+
+    settings = session.settings
+    client = await session.client()
+    handle, description = await feature_handle(client, settings, workflow_id)
+    try:
+        current = await query_status(handle)
+    except RPCError as err:
+        raise rpc_error(err, settings, workflow_id=workflow_id) from None
+    if current is None and description.status == WorkflowExecutionStatus.COMPLETED:
+        # Closed and no worker to replay it for the query: its result says enough.
+        current = status_from_result(await handle.result(), description)
+        if not as_json:
+            console.print(
+                Text("(no worker answered the status query; built from the result)", style="dim")
+            )
+    if current is None:
+        polling = await has_worker(client, description.task_queue)
+        why = (
+            f"no worker is polling task queue {description.task_queue!r}. Start one with "
+            f"'{WORKER_COMMAND}'"
+            if polling is False
+            else "the workflow did not answer the status query in time. Try again shortly"
+        )
+        raise CliError(
+            f"cannot read the status of {workflow_id} "
+            f"(execution {execution_state(description)}): {why}",
+            code=EXIT_FAILED,
+        )
+    if as_json:
+        print(current.model_dump_json(indent=2))
+        return 0
+    print_status(console, current, settings)
+    return 0
+
+
+async def _respond(
+    session: Session, workflow_id: str, build: Callable[[FeatureStatus | None], HumanResponse]
+) -> int:
+    """Check the feature can take an answer now, build the response, send it."""
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.service import RPCError
+
+    settings = session.settings
+    client = await session.client()
+    handle, description = await feature_handle(client, settings, workflow_id)
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        state = description.status.name.lower() if description.status else "closed"
+        raise CliError(
+            f"feature workflow {workflow_id!r} is {state}; it takes no more answers. "
+            f"See '{settings.command_prefix()} status {workflow_id}'",
+            code=EXIT_FAILED,
+        )
+    if await has_worker(client, description.task_queue) is False:
+        raise CliError(
+            f"no worker is polling task queue {description.task_queue!r}, so the workflow "
+            f"cannot take the answer now. Start one with '{WORKER_COMMAND}' and run this again",
+            code=EXIT_FAILED,
+        )
+    try:
+        current = await query_status(handle)
+    except RPCError:
+        current = None
+    response = build(current)
+    result = await send_response(handle, response)
+    console.print(
+        Text.assemble(("✓ ", "green"), result.message or f"{response.request_id} accepted")
+    )
+    return 0
+
+
+RequestId = Annotated[
+    str, typer.Argument(metavar="REQUEST_ID", help="Request id, as shown by status.")
+]
+ApprovalId = Annotated[
+    str, typer.Argument(metavar="REQUEST_ID", help="Approval request id, as shown by status.")
+]
+
+
+@command(help=ANSWER_HELP)
+async def answer(
+    session: Session,
+    workflow_id: WorkflowId,
+    request_id: RequestId,
+    answers: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="QID=ANSWER...", help='Answers: an option key or free text, e.g. Q1=B Q2="..."'
+        ),
+    ] = None,
+    *,
+    comment: Annotated[str | None, typer.Option(help="Comment or guidance (escalations).")] = None,
+) -> int:
+    """Answer a clarification, escalation or budget request."""
+    parsed = parse_answers(answers or [])
+    if not parsed and not (comment and comment.strip()):
+        raise CliError(
+            "no answers given. Pass QUESTION_ID=ANSWER for each question, e.g. Q1=B; "
+            f"'{session.settings.command_prefix()} status {workflow_id}' lists the questions"
+        )
+
+    def build(current: FeatureStatus | None) -> HumanResponse:
+        request = find_request(current, request_id)
+        check_kind(request, approval=False, workflow_id=workflow_id, settings=session.settings)
+        return answer_response(request_id, parsed, comment=comment, request=request)
+
+    return await _respond(session, workflow_id, build)
+
+
+def _decide(
+    session: Session, workflow_id: str, request_id: str, *, approved: bool, comment: str | None
+) -> Callable[[FeatureStatus | None], HumanResponse]:
+    def build(current: FeatureStatus | None) -> HumanResponse:
+        request = find_request(current, request_id)
+        check_kind(request, approval=True, workflow_id=workflow_id, settings=session.settings)
+        return approval_response(request_id, approved=approved, comment=comment)
+
+    return build
+
+
+@command()
+async def approve(
+    session: Session,
+    workflow_id: WorkflowId,
+    request_id: ApprovalId,
+    *,
+    comment: Annotated[str | None, typer.Option(help="Optional comment.")] = None,
+) -> int:
+    """Approve a gate (spec, plan or delivery)."""
+    build = _decide(session, workflow_id, request_id, approved=True, comment=comment)
+    return await _respond(session, workflow_id, build)
+
+
+@command()
+async def reject(
+    session: Session,
+    workflow_id: WorkflowId,
+    request_id: ApprovalId,
+    *,
+    comment: Annotated[
+        str | None, typer.Option(help="What to change (required); the phase is redone with it.")
+    ] = None,
+) -> int:
+    """Reject a gate with a comment; the phase is redone with the comment as guidance."""
+    if not comment or not comment.strip():
+        raise CliError(
+            'reject needs --comment. Say what should change, e.g. --comment "add pagination"',
+            code=EXIT_USAGE,
+        )
+    build = _decide(session, workflow_id, request_id, approved=False, comment=comment)
+    return await _respond(session, workflow_id, build)
+
+
+@command("list")
+async def list_features(
+    session: Session,
+    *,
+    awaiting: Annotated[
+        bool, typer.Option("--awaiting", help="Only features waiting for a person.")
+    ] = False,
+    running: Annotated[bool, typer.Option("--running", help="Only running features.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
+) -> int:
+    """List feature workflows (newest first)."""
+    from cli import listing
+
+    settings = session.settings
+    client = await session.client()
+    rows = await listing.list_features(
+        client, settings, awaiting=awaiting, running=running, limit=limit
+    )
+    if not rows:
+        what = "waiting for a person" if awaiting else ("running" if running else "")
+        console.print(
+            Text(
+                f"No {what + ' ' if what else ''}feature workflows in namespace "
+                f"{settings.namespace}.",
+                style="dim",
+            )
+        )
+        return 0
+    print_list(console, rows)
+    return 0
+
+
+@command()
+async def watch(session: Session, workflow_id: WorkflowId) -> int:
+    """Follow a feature live until it finishes (answer from another terminal)."""
+    from cli.follow import follow
+
+    settings = session.settings
+    client = await session.client()
+    handle, description = await feature_handle(client, settings, workflow_id)
+    result, last = await follow(
+        client, handle, settings, answer=False, task_queue=description.task_queue
+    )
+    print_result(console, result, repo=last.repo_path if last else None)
+    return 0 if result.state == "completed" else EXIT_FAILED
+
+
+@command(help=DEMO_HELP)
+async def demo(
+    session: Session,
+    *,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", "-y", help="Take recommended answers and approve automatically."),
+    ] = False,
+    repo: Annotated[
+        str | None, typer.Option(help="Repository to build in (default: a fresh example repo).")
+    ] = None,
+    gates: Annotated[str, typer.Option(help="Approval gates to stop at.")] = DEMO_GATES,
+    model: Annotated[
+        str, typer.Option(help="Model id (default: the bundled scripted model).")
+    ] = DEFAULT_MODEL,
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the embedded server's database and demo repos live.")
+    ] = Path(".backforge"),
+    feature: Annotated[str, typer.Option(help="The feature request.")] = DEMO_FEATURE,
+) -> int:
+    """Run everything in one process: embedded Temporal server, worker, example repo."""
+    from cli.demo import run_demo  # lazy: brings in the worker and every activity
+
+    return await run_demo(
+        session, yes=yes, repo=repo, gates=gates, model=model, data_dir=data_dir, feature=feature
+    )
