@@ -9,13 +9,16 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
-from temporalio.testing import WorkflowEnvironment
 
 from contract import SEARCH_ATTRIBUTES
+
+if TYPE_CHECKING:  # the testing module is heavy; only the embedded server needs it
+    from temporalio.testing import WorkflowEnvironment
 
 __all__ = [
     "DEFAULT_ADDRESS",
@@ -126,6 +129,8 @@ async def start_dev_server(
 async def _start_local(
     data_dir: Path, *, port: int | None, ui_port: int | None, ui: bool, namespace: str
 ) -> WorkflowEnvironment:
+    from temporalio.testing import WorkflowEnvironment
+
     return await WorkflowEnvironment.start_local(
         namespace=namespace,
         data_converter=pydantic_data_converter,

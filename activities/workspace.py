@@ -54,13 +54,16 @@ class PathRefused(WorkspaceError):
 
 def git(repo: Path, *args: str, check: bool = True) -> str:
     """Run git in ``repo`` and return stdout (stripped)."""
-    proc = subprocess.run(
-        ["git", *_GIT_IDENTITY, *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
-    )
+    try:
+        proc = subprocess.run(
+            ["git", *_GIT_IDENTITY, *args],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
+        )
+    except FileNotFoundError as err:
+        raise WorkspaceError("git is not installed (or not on PATH); install git") from err
     if check and proc.returncode != 0:
         raise WorkspaceError(f"git {' '.join(args)} failed in {repo}: {proc.stderr.strip()}")
     return proc.stdout.strip()

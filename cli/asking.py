@@ -130,16 +130,9 @@ def check_answer(request: HumanRequest, question: HumanQuestion, answer: str) ->
     """
     if request.kind == "approval":
         return None  # approvals are decided by approved=yes/no, checked when sent
-    from workflows.human import HumanDesk  # lazy: imports the workflow SDK
+    from workflows.human import answer_problem  # lazy: imports the workflow SDK
 
-    desk = HumanDesk()
-    single = request.model_copy(update={"questions": [question]})
-    desk.open[single.id] = single
-    try:
-        desk.validate(HumanResponse(request_id=single.id, answers={question.id: answer}))
-    except ValueError as err:
-        return str(err)
-    return None
+    return answer_problem(request, question, answer)
 
 
 async def ask_question(request: HumanRequest, question: HumanQuestion) -> str:

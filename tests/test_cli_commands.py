@@ -43,9 +43,9 @@ from tests.support.cli_driver import (
     invoke,
     invoke_async,
     make_git_repo,
-    unique,
 )
 from tests.support.cli_stand_in import StandInFeatureWorkflow
+from tests.support.temporal import unique
 
 ROOT = Path(__file__).resolve().parent.parent
 

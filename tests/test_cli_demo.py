@@ -14,7 +14,6 @@ import pytest
 
 from cli.demo import DEMO_README, _prepare_repo, create_demo_repo, demo_repo_path
 from cli.errors import CliError
-from tests.support import cli_legacy_status
 from tests.support.cli_driver import error_line, invoke
 
 TRANSCRIPT = Path(__file__).parent / "fixtures" / "escalation.yaml"
@@ -79,7 +78,6 @@ def test_interactive_demo_refuses_a_bad_option_at_once_and_finishes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("CI", raising=False)  # in CI, a demo without a terminal would --yes
-    cli_legacy_status.install(monkeypatch)  # TEMPORARY: the branch still runs the old workflow
     result = invoke(
         "demo",
         "--model", f"scripted:{TRANSCRIPT}",

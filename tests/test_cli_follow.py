@@ -11,8 +11,9 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from cli.follow import follow
 from cli.settings import Settings
 from contract import FeatureRequest, FeatureResult
-from tests.support.cli_driver import address, unique
+from tests.support.cli_driver import address
 from tests.support.cli_stand_in import StandInFeatureWorkflow
+from tests.support.temporal import unique
 
 
 async def test_follow_with_yes_answers_each_request_once(

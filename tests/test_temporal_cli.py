@@ -15,9 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from contract import FeatureRequest, FeatureStatus, HumanRequest
 from runtime import temporal_binary
-from tests.support.cli_driver import unique
-from tests.support.cli_legacy_status import from_legacy
-from tests.support.cli_pipeline_fakes import PipelineFakes
+from tests.support.fake_phases import Fakes
+from tests.support.temporal import unique
 from worker import build_worker
 from workflows.backend_feature import BackendFeatureWorkflow
 from workflows.human import how_to_answer
@@ -32,8 +31,7 @@ async def temporal(env: WorkflowEnvironment, *args: str) -> subprocess.Completed
 async def open_request(handle: WorkflowHandle, kind: str) -> HumanRequest:
     """The first open request of ``kind``, once the workflow shows one (bounded wait)."""
     for _ in range(400):
-        raw = await handle.query("status", result_type=dict)
-        status: FeatureStatus = from_legacy(raw)  # TEMPORARY: old workflow on this branch
+        status: FeatureStatus = await handle.query(BackendFeatureWorkflow.status)
         found = next((r for r in status.open_requests if r.kind == kind), None)
         if found is not None:
             return found
@@ -44,9 +42,11 @@ async def open_request(handle: WorkflowHandle, kind: str) -> HumanRequest:
 async def test_answer_with_temporal_workflow_signal_and_update(
     local_env: WorkflowEnvironment,
 ) -> None:
-    fakes = PipelineFakes()
+    fakes = Fakes()
     queue, workflow_id = unique("cli"), unique("cli")
-    async with build_worker(local_env.client, task_queue=queue, activities=fakes.activities()):
+    async with build_worker(
+        local_env.client, task_queue=queue, activity_overrides=fakes.activities()
+    ):
         handle = await local_env.client.start_workflow(
             BackendFeatureWorkflow.run,
             FeatureRequest(

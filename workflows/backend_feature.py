@@ -243,8 +243,9 @@ class BackendFeatureWorkflow:
             if outcome.blocking_findings == 0:
                 return
             if round_ == policy.MAX_ANALYZE_FIX_ROUNDS:
+                where = outcome.artifacts[0] if outcome.artifacts else "the analysis"
                 self._message = (
-                    f"{outcome.blocking_findings} blocking finding(s) remain; see analysis.md"
+                    f"{outcome.blocking_findings} blocking finding(s) remain; see {where}"
                 )
                 return
             await self._fix("analysis", evidence=outcome.artifacts)

@@ -18,9 +18,17 @@ from typing import Literal
 
 from temporalio import workflow
 
-from contract import HumanRequest, HumanResponse, RequestKind, RespondResult
+from contract import HumanQuestion, HumanRequest, HumanResponse, RequestKind, RespondResult
 
-__all__ = ["AnswerHelp", "HumanDesk", "WakeAction", "how_to_answer", "default_response"]
+__all__ = [
+    "Aborted",
+    "AnswerHelp",
+    "HumanDesk",
+    "WakeAction",
+    "answer_problem",
+    "default_response",
+    "how_to_answer",
+]
 
 _ID_PREFIX: dict[RequestKind, str] = {
     "clarification": "clarify",
@@ -214,23 +222,9 @@ class HumanDesk:
                 f"{request.id}: missing answer(s) for {', '.join(missing)}; answer every question"
             )
         for q in request.questions:
-            answer = response.answers[q.id]
-            keys = [o.key for o in q.options]
-            if answer in keys or not q.options:
-                continue
-            # A lone letter is meant as an option key; anything else is free text.
-            looks_like_key = len(answer) == 1 and answer.isalpha()
-            if not q.allow_free_text or looks_like_key:
-                extra = " or give a free-text answer" if q.allow_free_text else ""
-                raise ValueError(
-                    f"{request.id} {q.id}: unknown option {answer!r}; "
-                    f"choose one of {', '.join(keys)}{extra}"
-                )
-            if request.kind == "budget" and not _is_limit_above(answer, self.spent_usd):
-                raise ValueError(
-                    f"{request.id} {q.id}: {answer!r} is not a limit above the "
-                    f"${self.spent_usd:.2f} spent; answer raise, stop, or a larger number"
-                )
+            problem = answer_problem(request, q, response.answers[q.id], spent_usd=self.spent_usd)
+            if problem:
+                raise ValueError(problem)
         return request
 
     def answered_text(
@@ -238,6 +232,37 @@ class HumanDesk:
     ) -> list[tuple[str, str]]:
         """(question, answer text) pairs of an answered request, for the record."""
         return [(q.text, q.answer_text(response.answers[q.id])) for q in request.questions]
+
+
+def answer_problem(
+    request: HumanRequest, question: HumanQuestion, answer: str, *, spent_usd: float | None = None
+) -> str | None:
+    """Why ``answer`` to one ``question`` of ``request`` is refused (None: it is taken).
+
+    A lone letter is meant as an option key; anything else is free text where the
+    question allows it. A budget answer must be a limit above ``spent_usd`` (not
+    checked when ``spent_usd`` is None, e.g. at a terminal that does not know it).
+    """
+    keys = [o.key for o in question.options]
+    if answer in keys or not question.options:
+        return None
+    looks_like_key = len(answer) == 1 and answer.isalpha()
+    if not question.allow_free_text or looks_like_key:
+        extra = " or give a free-text answer" if question.allow_free_text else ""
+        return (
+            f"{request.id} {question.id}: unknown option {answer!r}; "
+            f"choose one of {', '.join(keys)}{extra}"
+        )
+    if (
+        request.kind == "budget"
+        and spent_usd is not None
+        and not _is_limit_above(answer, spent_usd)
+    ):
+        return (
+            f"{request.id} {question.id}: {answer!r} is not a limit above the "
+            f"${spent_usd:.2f} spent; answer raise, stop, or a larger number"
+        )
+    return None
 
 
 def _is_limit_above(answer: str, spent: float) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
@@ -17,7 +16,6 @@ __all__ = [
     "invoke",
     "invoke_async",
     "error_line",
-    "unique",
     "address",
     "make_git_repo",
 ]
@@ -44,11 +42,6 @@ def error_line(result: Result) -> str:
     assert len(lines) == 1, f"expected one error line, got: {result.stderr!r}"
     assert lines[0].startswith("error: "), lines[0]
     return lines[0]
-
-
-def unique(prefix: str) -> str:
-    """``prefix-<10 hex chars>``: a task queue or workflow id no other test uses."""
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def address(env: WorkflowEnvironment) -> str:
