@@ -133,9 +133,13 @@ class Usage(Compact):
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    #: Calls paid for, including ``lost_calls``.
     model_calls: int = 0
     #: Calls answered from the run store instead of the model (retried attempts).
     replayed_calls: int = 0
+    #: Calls sent by an attempt that died before their answer was recorded: paid for
+    #: (counted in ``model_calls``), their tokens unknown.
+    lost_calls: int = 0
     model_seconds: float = 0.0
     cost_usd: float = 0.0
 
@@ -147,6 +151,7 @@ class Usage(Compact):
             cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
             model_calls=self.model_calls + other.model_calls,
             replayed_calls=self.replayed_calls + other.replayed_calls,
+            lost_calls=self.lost_calls + other.lost_calls,
             model_seconds=round(self.model_seconds + other.model_seconds, 6),
             cost_usd=round(self.cost_usd + other.cost_usd, 6),
         )
@@ -165,7 +170,11 @@ class FeatureRequest(BaseModel):
     """What a user asks for: the workflow's only input, and the one place it is validated."""
 
     feature: str
+    #: The repository: a local path or any git URL (file://, ssh, https). It is used as a
+    #: remote: Backforge never touches its working tree, index, HEAD or existing branches.
     repo_path: str
+    #: Branch or tag the feature starts from (default: the remote's default branch).
+    base_ref: str | None = None
     model: str = DEFAULT_MODEL
     #: Per-phase model overrides, e.g. ``{"tasks": "openai:gpt-5-mini"}``.
     phase_models: dict[PhaseName, str] = Field(default_factory=dict)
@@ -180,6 +189,9 @@ class FeatureRequest(BaseModel):
     agent_limits: AgentBudget = Field(default_factory=AgentBudget)
     #: Run consecutive ``[P]`` tasks whose files do not overlap as concurrent activities.
     parallel_tasks: bool = True
+    #: Seconds without a heartbeat before a phase attempt is presumed lost with its
+    #: worker and retried elsewhere (None: the policy's default).
+    heartbeat_timeout_s: int | None = Field(default=None, ge=5, le=3600)
 
     @field_validator("feature")
     @classmethod
@@ -315,6 +327,8 @@ class PhaseOutcome(Compact):
     test_report: TestReport | None = None
     #: Findings from analyze that must be fixed before delivery.
     blocking_findings: int = 0
+    #: Delivery: the pull (merge) request opened for the branch, or how to open one.
+    pull_request: str | None = None
 
 
 class HumanOption(BaseModel):
@@ -430,6 +444,8 @@ class FeatureResult(Compact):
     branch: str
     head_commit: str
     report_path: str | None = None
+    #: The pull (merge) request opened for the branch, or the command that opens one.
+    pull_request: str | None = None
     commits: list[PhaseRecord] = Field(default_factory=list)
     test_report: TestReport | None = None
     usage: Usage = Field(default_factory=Usage)

@@ -12,8 +12,10 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -35,6 +37,7 @@ from activities.phases.specify import SpecifyPhase
 from activities.phases.tasks import TasksPhase
 from activities.phases.testing import TestPhase
 from activities.services import Services
+from activities.workspace import WorkspaceError, Workspaces
 from contract import TASK_QUEUE
 from runtime import DEFAULT_DATA_DIR, connect, start_dev_server
 from workflows.backend_feature import BackendFeatureWorkflow
@@ -71,11 +74,16 @@ def build_worker(
     """A worker with the workflow and every activity registered.
 
     Args:
-        services: What the activities use (models, workspaces); defaults to ``Services()``.
+        services: What the activities use (models, workspaces); by default the real
+            models and a fresh scratch directory of the worker's own.
         activity_overrides: Activities registered instead of the real ones with the same
             name (tests register fakes this way).
     """
-    registered = {_name(a): a for a in activities(services or Services())}
+    if services is None:
+        scratch = Path(tempfile.mkdtemp(prefix="backforge-scratch-"))
+        services = Services(workspaces=Workspaces(scratch))
+    services.workspaces.claim()
+    registered = {_name(a): a for a in activities(services)}
     for fake in activity_overrides or []:
         registered[_name(fake)] = fake
     return Worker(
@@ -103,7 +111,10 @@ async def _run(args: argparse.Namespace) -> None:
         print("Embedded Temporal dev server: localhost:7233, UI http://localhost:8233")
     else:
         client = await connect(args.address, args.namespace)
-    worker = build_worker(client, task_queue=args.task_queue, drain_seconds=args.drain_seconds)
+    services = Services(workspaces=Workspaces(args.scratch or args.data_dir / "scratch"))
+    worker = build_worker(
+        client, task_queue=args.task_queue, services=services, drain_seconds=args.drain_seconds
+    )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -128,6 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task-queue", default=TASK_QUEUE)
     parser.add_argument("--dev", action="store_true", help="start the embedded dev server too")
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR, type=Path)
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=os.environ.get("BACKFORGE_SCRATCH") or None,
+        help="this worker's own directory for repository caches and checkouts "
+        "(default: <data-dir>/scratch; env BACKFORGE_SCRATCH)",
+    )
     parser.add_argument("--drain-seconds", type=float, default=30.0)
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -135,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         asyncio.run(_run(args))
-    except ConnectionError as err:
+    except (ConnectionError, WorkspaceError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -11,26 +11,29 @@ hand the finished run to the phase's ``complete``, which commits.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import prompts
 from activities.agent import AgentRun, Finish, run_agent, transcript_digest
-from activities.models import CallOrigin, ModelError, RecordingModel, RunStore
+from activities.models import CallOrigin, ModelError, RecordingModel
 from activities.services import Services
 from activities.speckit import DocumentName, FeatureLayout
 from activities.tools import Toolbox
-from activities.workspace import Workspace
+from activities.workspace import BranchMoved, Checkout
 from contract import PhaseInput, PhaseName, PhaseOutcome
 
-__all__ = ["ModelPhase", "PhaseActivity", "layout_of", "SUMMARY_CHARS"]
+__all__ = ["ModelPhase", "PhaseActivity", "layout_of", "attempt", "cut", "SUMMARY_CHARS"]
 
 F = TypeVar("F", bound=Finish)
 
 #: Summaries in outcomes and commit bodies (history stays small; cut at a word).
-SUMMARY_CHARS = 300
+SUMMARY_CHARS = 160
 _BODY_CHARS = 2000
 
 
@@ -46,19 +49,43 @@ def cut(text: str, limit: int) -> str:
     return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
+def attempt() -> int:
+    """This activity attempt's number (1 outside an activity)."""
+    return activity.info().attempt if activity.in_activity() else 1
+
+
+def first_scheduled() -> datetime | None:
+    """When the first attempt of this activity was scheduled: the same on every retry."""
+    return activity.info().scheduled_time if activity.in_activity() else None
+
+
 class PhaseActivity:
     """Base of every phase activity class: holds the worker's services."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
 
+    def checkout(self, inp: PhaseInput) -> AbstractAsyncContextManager[Checkout]:
+        """A fresh worktree of the feature at ``inp.base_commit`` for this attempt."""
+        return self.services.workspaces.checkout(inp, attempt=attempt())
+
     async def commit(
-        self, ws: Workspace, inp: PhaseInput, subject: str, *, summary: str, **outcome: Any
+        self, ws: Checkout, inp: PhaseInput, subject: str, *, summary: str, **outcome: Any
     ) -> PhaseOutcome:
-        """Commit the attempt and describe it in a small ``PhaseOutcome``."""
-        commit = await self.services.workspaces.commit(
-            ws, inp, subject, body=cut(summary, _BODY_CHARS)
-        )
+        """Commit and publish the attempt, and describe it in a small ``PhaseOutcome``."""
+        if activity.in_activity():
+            activity.heartbeat(f"{inp.run_key}: publishing")
+        try:
+            commit = await self.services.workspaces.publish(
+                ws,
+                inp,
+                subject,
+                body=cut(summary, _BODY_CHARS),
+                attempt=attempt(),
+                date=first_scheduled(),
+            )
+        except BranchMoved as err:
+            raise ApplicationError(str(err), type="BranchMoved", non_retryable=True) from err
         return PhaseOutcome(
             phase=inp.phase, commit=commit, summary=cut(summary, SUMMARY_CHARS), **outcome
         )
@@ -82,28 +109,28 @@ class ModelPhase(PhaseActivity, ABC, Generic[F]):
         """Files that must exist before ``finish`` is accepted."""
         return []
 
-    def check(self, ws: Workspace, layout: FeatureLayout, finish: F) -> str | None:
+    def check(self, ws: Checkout, layout: FeatureLayout, finish: F) -> str | None:
         """The phase's own check of a finish; a message for the model, or None."""
         return None
 
-    def toolbox(self, ws: Workspace, inp: PhaseInput) -> Toolbox:
+    def toolbox(self, ws: Checkout, inp: PhaseInput) -> Toolbox:
         return Toolbox(ws)
 
-    async def prompt_values(self, ws: Workspace, inp: PhaseInput) -> dict[str, Any]:
+    async def prompt_values(self, ws: Checkout, inp: PhaseInput) -> dict[str, Any]:
         """Extra ``$placeholders`` of the phase's prompt."""
         return {}
 
     @abstractmethod
-    async def complete(self, ws: Workspace, inp: PhaseInput, run: AgentRun[F]) -> PhaseOutcome:
+    async def complete(self, ws: Checkout, inp: PhaseInput, run: AgentRun[F]) -> PhaseOutcome:
         """Record the result (files the phase itself writes) and commit."""
 
     async def execute(self, inp: PhaseInput) -> PhaseOutcome:
         """Run the phase for ``inp`` (the body of each phase's activity)."""
         layout = layout_of(inp)
-        async with self.services.workspaces.checkout(inp) as ws:
+        async with self.checkout(inp) as ws:
             task = prompts.render(
                 self.prompt,
-                feature=self.services.workspaces.feature_text(inp),
+                feature=await self.services.workspaces.feature_text(inp),
                 feature_dir=layout.feature_dir,
                 branch=layout.branch,
                 guidance=prompts.render("guidance", guidance=inp.guidance) if inp.guidance else "",
@@ -117,7 +144,7 @@ class ModelPhase(PhaseActivity, ABC, Generic[F]):
                     return f"not finished: these files must exist first: {', '.join(missing)}"
                 return self.check(ws, layout, finish)
 
-            model = self._model(inp)
+            model = await self._model(inp)
             try:
                 run: AgentRun[F] = await run_agent(
                     model,
@@ -145,20 +172,20 @@ class ModelPhase(PhaseActivity, ABC, Generic[F]):
                 )
             finally:
                 await model.aclose()
+            # Earlier attempts paid for calls but never reported them: they count here.
+            run.usage = run.usage + model.store.paid_earlier
             ws.write(layout.prompt_history(inp.run_key), _history_record(inp, task, run))
             return await self.complete(ws, inp, run)
 
-    def _model(self, inp: PhaseInput) -> RecordingModel:
+    async def _model(self, inp: PhaseInput) -> RecordingModel:
         try:
             inner = self.services.models(inp.model)
         except (ValueError, ModelError) as err:
             raise ApplicationError(str(err), type="ModelConfigError", non_retryable=True) from err
-        # The run store lives in the main repo even when the phase works in a task worktree.
-        return RecordingModel(
-            inner, RunStore(inp.workspace.repo_path, inp.workflow_id, inp.run_key)
-        )
+        store = await self.services.workspaces.run_store(inp, attempt=attempt())
+        return RecordingModel(inner, store)
 
-    def _context(self, ws: Workspace, layout: FeatureLayout) -> str:
+    def _context(self, ws: Checkout, layout: FeatureLayout) -> str:
         blocks = []
         for name in self.reads:
             rel = layout.path(name)

@@ -15,7 +15,7 @@ from typing import Any
 
 from activities.models.base import ToolCallPart, ToolResultPart, ToolSpec
 from activities.project_tests import run_project_tests
-from activities.workspace import PathRefused, Workspace
+from activities.workspace import PathRefused, Workspace, WorkspaceError
 
 __all__ = ["Toolbox", "ToolError", "TestRunner", "test_runner_toolbox"]
 
@@ -117,7 +117,7 @@ class Toolbox:
                     call, f"{call.arguments.get('path')}: not a UTF-8 text file", True
                 )
             return self._result(call, f"bad arguments for {call.name}: {err}", True)
-        except (ToolError, PathRefused) as err:
+        except (ToolError, WorkspaceError) as err:
             return self._result(call, str(err), True)
         except OSError as err:
             return self._result(call, f"{call.name} failed: {err}", True)

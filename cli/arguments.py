@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -33,6 +32,7 @@ __all__ = [
 OPTION_OF_FIELD = {
     "feature": "FEATURE",
     "repo_path": "--repo",
+    "base_ref": "--base",
     "model": "--model",
     "phase_models": "--phase-model",
     "gates": "--gates",
@@ -140,18 +140,19 @@ def explain_validation_error(err: ValidationError) -> CliError:
     return CliError(f"invalid {option}: {what}" + (f". {todo}" if todo else ""))
 
 
-def check_repo(path: str) -> None:
-    """Check that ``path`` can hold a feature (exists and is a git repo, or can become one).
+def check_repo(repo: str, base_ref: str | None = None) -> None:
+    """Check that ``repo`` is reachable and can hold a feature, and that ``base_ref`` exists.
 
     Raises:
         CliError: What is wrong with it and what to do.
     """
-    from activities.workspace import check_repo_path  # lazy: activities are heavy
+    from activities.workspace import preflight  # lazy: activities are heavy
 
     try:
-        check_repo_path(path)
+        preflight(repo, base_ref)
     except ValueError as err:
-        raise CliError(f"invalid --repo: {err}") from None
+        option = "--base" if str(err).startswith("--base") else "--repo"
+        raise CliError(f"invalid {option}: {str(err).removeprefix('--base ')}") from None
 
 
 def _check_models(request: FeatureRequest) -> None:
@@ -194,7 +195,11 @@ def build_request(
     Raises:
         CliError: One line naming the argument, what was wrong and what to do.
     """
-    repo_path = str(Path(repo).expanduser().resolve()) if repo.strip() else repo
+    repo_path = repo.strip()
+    if repo_path:
+        from activities.workspace import Remote  # lazy: activities are heavy
+
+        repo_path = Remote.parse(repo_path).url  # a local path made absolute; URLs as given
     try:
         request = FeatureRequest(
             feature=feature,
@@ -208,5 +213,5 @@ def build_request(
         raise explain_validation_error(err) from None
     _check_models(request)
     if check_repo_path:
-        check_repo(request.repo_path)
+        check_repo(request.repo_path, request.base_ref)
     return request

@@ -192,7 +192,19 @@ async def start(
         str, typer.Argument(metavar="FEATURE", help="The feature request, in a sentence or a few.")
     ],
     *,
-    repo: Annotated[str, typer.Option(help="Path of the git repository to build in.")],
+    repo: Annotated[
+        str,
+        typer.Option(
+            help="The repository: a local path or a git URL. Used as a remote; your checkout "
+            "is never changed."
+        ),
+    ],
+    base: Annotated[
+        str | None,
+        typer.Option(
+            help="Branch or tag to start from (default: the repository's default branch)."
+        ),
+    ] = None,
     model: Annotated[
         str, typer.Option(help="Model id: anthropic:<model>, openai:<model> or scripted:<file>.")
     ] = DEFAULT_MODEL,
@@ -240,6 +252,7 @@ async def start(
         model=model,
         gates=gates,
         phase_model=phase_model or [],
+        base_ref=base,
         budget_usd=budget_usd,
         max_fix_rounds=max_fix_rounds,
         clarification_timeout_s=clarification_timeout,

@@ -213,6 +213,8 @@ async def run_demo(
     _print_model(request.model)
     base_branch = _prepare_repo(repo_path)
 
+    from activities.services import Services
+    from activities.workspace import Workspaces
     from runtime import start_dev_server, ui_url  # lazy: the server and worker are heavy
     from worker import build_worker
 
@@ -257,8 +259,12 @@ async def run_demo(
             )
             console.print(Text.assemble(("Repository  ", "bold"), request.repo_path))
             console.print(Text.assemble(("Worker log  ", "bold"), str(log_path)))
+            scratch = Workspaces(data / "scratch")
             async with build_worker(
-                client, task_queue=settings.task_queue, drain_seconds=WORKER_DRAIN_S
+                client,
+                task_queue=settings.task_queue,
+                services=Services(workspaces=scratch),
+                drain_seconds=WORKER_DRAIN_S,
             ):
                 handle = await start_feature(client, settings, request, workflow_id=workflow_id)
                 console.print(Text.assemble(("Workflow    ", "bold"), handle.id))

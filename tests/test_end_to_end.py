@@ -21,7 +21,13 @@ from activities.models.scripted import load_transcript, script_key
 from activities.services import Services
 from contract import DEFAULT_MODEL, PHASE_NAMES
 from tests.support.git import git, trailers
-from tests.support.pipeline import HISTORY_LIMIT_BYTES, Run, assert_delivered, run_pipeline
+from tests.support.pipeline import (
+    HISTORY_JSON_LIMIT_BYTES,
+    HISTORY_LIMIT_BYTES,
+    Run,
+    assert_delivered,
+    run_pipeline,
+)
 from tests.support.temporal import unique
 
 
@@ -33,8 +39,8 @@ async def clean_run(
     return await run_pipeline(local_env, repo, workflow_id=unique("e2e-clean"))
 
 
-async def test_pipeline_delivers_a_tested_service(clean_run: Run) -> None:
-    assert_delivered(clean_run)
+async def test_pipeline_delivers_a_tested_service(clean_run: Run, tmp_path: Path) -> None:
+    assert_delivered(clean_run, tmp_path)
 
 
 async def test_status_shows_completed_phases(clean_run: Run) -> None:
@@ -75,7 +81,7 @@ async def test_history_stays_small(clean_run: Run) -> None:
     # The server's figure, and the JSON export (what `temporal workflow show --output json` prints).
     assert clean_run.history_bytes < HISTORY_LIMIT_BYTES, clean_run.history_bytes
     history = await clean_run.handle.fetch_history()
-    assert len(history.to_json().encode()) < HISTORY_LIMIT_BYTES
+    assert len(history.to_json().encode()) < HISTORY_JSON_LIMIT_BYTES
     # History carries references, not content: no generated source in it, and the
     # feature text only where the workflow starts and the branch is prepared.
     text = json.dumps(history.to_json_dict())

@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from contract import FeatureRequest
 from tests.support.fake_phases import open_request, respond
+from tests.support.git import show
 from tests.support.temporal import unique
 from worker import build_worker
 from workflows.backend_feature import BackendFeatureWorkflow
@@ -56,7 +57,7 @@ async def test_escalate_answer_resume(ts_env: WorkflowEnvironment, tmp_path: Pat
         result = await handle.result()
     assert result.state == "completed", result.message
     assert result.test_report is not None and result.test_report.ok
-    spec = (repo / "specs" / branch / "spec.md").read_text()
+    spec = show(repo, branch, f"specs/{branch}/spec.md")
     assert "## Clarifications" in spec
     assert "- Q: How should half cents be rounded? → A: Half to even (2.345 -> 2.34)" in spec
-    assert "- [X] T001" in (repo / "specs" / branch / "tasks.md").read_text()
+    assert "- [X] T001" in show(repo, branch, f"specs/{branch}/tasks.md")

@@ -184,13 +184,15 @@ def wire_keys(pr: ProviderRun) -> Counter[str]:
     return keys
 
 
-async def test_pipeline_delivers_through_the_provider(provider_run: ProviderRun) -> None:
+async def test_pipeline_delivers_through_the_provider(
+    provider_run: ProviderRun, tmp_path: Path
+) -> None:
     run = provider_run.run
     assert run.result.state == "completed", run.result.message
     assert run.answered == ["clarify-1"]
     # Same checks as the scripted end-to-end run: every phase commit (one per
     # task for implement) on the branch, tasks checked, tests green, artifacts.
-    assert_delivered(run)
+    assert_delivered(run, tmp_path)
     assert run.result.test_report is not None and run.result.test_report.ok
     assert {r.phase for r in run.status.completed} == set(PHASE_NAMES)
     assert run.history_bytes < HISTORY_LIMIT_BYTES, run.history_bytes

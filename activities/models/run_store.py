@@ -1,69 +1,98 @@
-"""The run store: every model response is recorded before it is used.
+"""The run store: every model call is recorded on the remote before its answer is used.
 
-Records live in the target repo's private area
-(``.git/backforge/runs/<workflow id>/<run key>/0001.json``), outside workflow
-history and outside the commits. A retried attempt of the same phase
-invocation finds them and replays them in order instead of paying again; a
-record whose request fingerprint no longer matches (the prompt changed) is
-dropped together with everything after it.
+For each call an attempt makes, two write-once records go to the repository's
+remote (see ``activities.workspace.records``): ``<seq>-started`` (the request's
+fingerprint) before the request is sent, and ``<seq>`` (the response and its
+usage) before the response is returned. A later attempt of the same phase
+invocation, on any worker, loads every earlier attempt's records:
+
+- a request whose fingerprint was answered before is replayed, not sent again;
+- every answered record counts as paid, once (the attempt that paid for it never
+  reported, or there would be no later attempt);
+- a call started but never answered (its worker died in flight) counts as one paid
+  call of unknown size (``Usage.lost_calls``): it may have reached the model, so
+  budgets must assume it did.
+
+So a worker lost mid-phase costs no paid call twice, except the one in flight, which
+is sent again and counted both times.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
+
+from pydantic import BaseModel, Field
 
 from activities.models.base import Model, ModelRequest, ModelResponse
-from activities.workspace import private_dir
+from contract import Usage
 
-__all__ = ["RunStore", "RecordingModel"]
+__all__ = ["RunRecord", "RunStore", "RecordingModel", "RecordWriter"]
+
+#: Writes records (ref suffix -> bytes) durably; raises if it cannot.
+RecordWriter = Callable[[dict[str, bytes]], Awaitable[None]]
+
+
+class RunRecord(BaseModel):
+    """One answered call."""
+
+    seq: int
+    attempt: int
+    fingerprint: str
+    model: str
+    recorded_at: str
+    origin: dict[str, object] = Field(default_factory=dict)
+    response: ModelResponse
 
 
 class RunStore:
-    """Recorded calls of one phase invocation."""
+    """The records of one phase invocation (``run_key``), as one attempt sees them.
 
-    def __init__(self, repo: str | Path, workflow_id: str, run_key: str) -> None:
-        safe = re.sub(r"[^A-Za-z0-9_.#-]", "_", workflow_id)
-        self.dir = private_dir(Path(repo)) / "runs" / safe / run_key
-        self.dir.mkdir(parents=True, exist_ok=True)
+    Args:
+        attempt: This attempt's number (records are written under it).
+        earlier: Records of earlier attempts, ``name -> content`` where a name is
+            ``<attempt>/<seq>`` or ``<attempt>/<seq>-started``.
+        write: Writes this attempt's records (``<attempt>/<seq>...`` -> content).
+    """
 
-    def path(self, index: int) -> Path:
-        return self.dir / f"{index:04d}.json"
+    def __init__(self, *, attempt: int, earlier: dict[str, bytes], write: RecordWriter) -> None:
+        self.attempt = attempt
+        self._write = write
+        self.answers: dict[str, RunRecord] = {}
+        #: What earlier attempts paid for (they never reported it).
+        self.paid_earlier = Usage()
+        answered: set[str] = set()
+        started: set[str] = set()
+        for name, data in sorted(earlier.items()):
+            att, _, seq = name.partition("/")
+            if seq.endswith("-started"):
+                started.add(f"{att}/{seq.removesuffix('-started')}")
+                continue
+            record = RunRecord.model_validate_json(data)
+            answered.add(f"{att}/{seq}")
+            self.answers[record.fingerprint] = record  # later attempts win (sorted)
+            self.paid_earlier = self.paid_earlier + record.response.usage
+        lost = len(started - answered)
+        self.paid_earlier = self.paid_earlier + Usage(model_calls=lost, lost_calls=lost)
 
-    def load(self, index: int) -> dict | None:
-        path = self.path(index)
-        if not path.exists():
-            return None
-        return json.loads(path.read_text(encoding="utf-8"))
+    async def started(self, seq: int, fingerprint: str) -> None:
+        await self._write({f"{self.attempt:03d}/{seq:04d}-started": fingerprint.encode()})
 
-    def save(self, index: int, record: dict) -> None:
-        # Write-then-rename so a crash never leaves a half record behind.
-        tmp = self.path(index).with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
-        os.replace(tmp, self.path(index))
-
-    def truncate(self, index: int) -> None:
-        """Drop record ``index`` and every later one."""
-        for path in self.dir.glob("*.json"):
-            if int(path.stem) >= index:
-                path.unlink()
-
-    def records(self) -> list[dict]:
-        return [json.loads(p.read_text()) for p in sorted(self.dir.glob("*.json"))]
+    async def answered(self, record: RunRecord) -> None:
+        await self._write(
+            {f"{self.attempt:03d}/{record.seq:04d}": record.model_dump_json().encode()}
+        )
 
 
 class RecordingModel:
-    """Wraps a model: replay recorded responses, record new ones before returning them."""
+    """Wraps a model: replay what earlier attempts were answered, record new calls first."""
 
     def __init__(self, inner: Model, store: RunStore) -> None:
         self.inner = inner
         self.store = store
         self.model_id = inner.model_id
-        self.index = 0
+        self.seq = 0
         self.live_calls = 0
         self.replayed_calls = 0
 
@@ -77,42 +106,28 @@ class RecordingModel:
             model = getattr(model, "inner", None)
 
     async def request(self, request: ModelRequest) -> ModelResponse:
-        self.index += 1
+        self.seq += 1
         fingerprint = request.fingerprint()
-        record = self.store.load(self.index)
-        if record is not None:
-            if record.get("fingerprint") == fingerprint and record.get("model") == self.model_id:
-                self.replayed_calls += 1
-                response = ModelResponse.model_validate(record["response"])
-                # Already paid for: count it as replayed, not as new usage.
-                response.usage = response.usage.model_copy(
-                    update={
-                        "model_calls": 0,
-                        "replayed_calls": 1,
-                        "cost_usd": 0.0,
-                        "input_tokens": 0,
-                        "output_tokens": 0,
-                        "cache_read_tokens": 0,
-                        "cache_write_tokens": 0,
-                        "model_seconds": 0.0,
-                    }
-                )
-                return response
-            self.store.truncate(self.index)
+        record = self.store.answers.get(fingerprint)
+        if record is not None and record.model == self.model_id:
+            self.replayed_calls += 1
+            # Paid for by the attempt that recorded it (counted in ``paid_earlier``).
+            return record.response.model_copy(update={"usage": Usage(replayed_calls=1)})
+        await self.store.started(self.seq, fingerprint)
         started = time.monotonic()
         response = await self.inner.request(request)
-        elapsed = time.monotonic() - started
         if not self.model_id.startswith("scripted:"):
-            response.usage.model_seconds = round(elapsed, 6)
+            response.usage.model_seconds = round(time.monotonic() - started, 6)
         self.live_calls += 1
-        self.store.save(
-            self.index,
-            {
-                "fingerprint": fingerprint,
-                "model": self.model_id,
-                "recorded_at": datetime.now(UTC).isoformat(),
-                "origin": request.origin.model_dump(mode="json", exclude_defaults=True),
-                "response": response.model_dump(mode="json"),
-            },
+        await self.store.answered(
+            RunRecord(
+                seq=self.seq,
+                attempt=self.store.attempt,
+                fingerprint=fingerprint,
+                model=self.model_id,
+                recorded_at=datetime.now(UTC).isoformat(),
+                origin=request.origin.model_dump(mode="json", exclude_defaults=True),
+                response=response,
+            )
         )
         return response

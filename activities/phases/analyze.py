@@ -8,7 +8,7 @@ from temporalio import activity
 from activities.agent import AgentRun, Finish
 from activities.model_phase import ModelPhase, layout_of
 from activities.speckit import FeatureLayout
-from activities.workspace import Workspace
+from activities.workspace import Checkout
 from contract import PhaseInput, PhaseOutcome
 
 __all__ = ["AnalyzePhase", "AnalyzeFinish"]
@@ -32,7 +32,7 @@ class AnalyzePhase(ModelPhase[AnalyzeFinish]):
         return [layout.path("analysis")]
 
     async def complete(
-        self, ws: Workspace, inp: PhaseInput, run: AgentRun[AnalyzeFinish]
+        self, ws: Checkout, inp: PhaseInput, run: AgentRun[AnalyzeFinish]
     ) -> PhaseOutcome:
         assert run.finish is not None
         blocking = run.finish.blocking_findings

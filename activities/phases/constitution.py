@@ -7,7 +7,7 @@ from temporalio import activity
 from activities.agent import AgentRun, Finish
 from activities.model_phase import ModelPhase, layout_of
 from activities.speckit import FeatureLayout
-from activities.workspace import Workspace
+from activities.workspace import Checkout
 from contract import PhaseInput, PhaseOutcome
 
 __all__ = ["ConstitutionPhase"]
@@ -22,7 +22,7 @@ class ConstitutionPhase(ModelPhase[Finish]):
     def writes(self, layout: FeatureLayout) -> list[str]:
         return [layout.path("constitution")]
 
-    async def complete(self, ws: Workspace, inp: PhaseInput, run: AgentRun[Finish]) -> PhaseOutcome:
+    async def complete(self, ws: Checkout, inp: PhaseInput, run: AgentRun[Finish]) -> PhaseOutcome:
         return await self.commit(
             ws,
             inp,

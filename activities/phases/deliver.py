@@ -7,13 +7,12 @@ happened.
 
 from __future__ import annotations
 
-import asyncio
-
 from temporalio import activity
 
 from activities.model_phase import PhaseActivity, layout_of
 from activities.speckit import parse_tasks
-from activities.workspace import Workspace
+from activities.workspace import Checkout
+from activities.workspace.git import git
 from contract import DeliveryFacts, PhaseInput, PhaseOutcome
 
 __all__ = ["DeliverPhase", "report_markdown", "phase_commits"]
@@ -21,7 +20,7 @@ __all__ = ["DeliverPhase", "report_markdown", "phase_commits"]
 _SEP = "\x1f"
 
 
-def phase_commits(ws: Workspace, base: str) -> list[tuple[str, str, str, str]]:
+async def phase_commits(ws: Checkout, base: str) -> list[tuple[str, str, str, str]]:
     """(sha, phase, task, subject) for every commit since ``base``, oldest first."""
     fmt = _SEP.join(
         [
@@ -31,7 +30,7 @@ def phase_commits(ws: Workspace, base: str) -> list[tuple[str, str, str, str]]:
             "%s",
         ]
     )
-    out = ws.git("log", "--reverse", f"--format={fmt}%x1e", f"{base}..HEAD")
+    out = await git(ws.root, "log", "--reverse", f"--format={fmt}%x1e", f"{base}..HEAD")
     rows = []
     for record in out.split("\x1e"):
         if record.strip():
@@ -109,12 +108,12 @@ class DeliverPhase(PhaseActivity):
     @activity.defn(name="run_phase_deliver")
     async def run(self, inp: PhaseInput, facts: DeliveryFacts) -> PhaseOutcome:
         layout = layout_of(inp)
-        async with self.services.workspaces.checkout(inp) as ws:
+        async with self.checkout(inp) as ws:
             tasks = layout.path("tasks")
             tasks_text = ws.read(tasks) if ws.exists(tasks) else ""
             path = layout.path("report")
-            commits = await asyncio.to_thread(phase_commits, ws, inp.workspace.base_commit)
-            feature = self.services.workspaces.feature_text(inp)
+            commits = await phase_commits(ws, inp.workspace.base_commit)
+            feature = await self.services.workspaces.feature_text(inp)
             ws.write(path, report_markdown(inp, facts, feature, tasks_text, commits))
             return await self.commit(
                 ws,

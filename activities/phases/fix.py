@@ -14,7 +14,7 @@ from activities import prompts
 from activities.agent import AgentRun, Finish
 from activities.model_phase import ModelPhase
 from activities.tools import Toolbox, test_runner_toolbox
-from activities.workspace import Workspace
+from activities.workspace import Checkout
 from contract import PhaseInput, PhaseOutcome
 
 __all__ = ["FixPhase"]
@@ -29,10 +29,10 @@ class FixPhase(ModelPhase[Finish]):
     reads = ("constitution", "spec", "plan", "data-model")
     finish = Finish
 
-    def toolbox(self, ws: Workspace, inp: PhaseInput) -> Toolbox:
+    def toolbox(self, ws: Checkout, inp: PhaseInput) -> Toolbox:
         return test_runner_toolbox(ws)
 
-    async def prompt_values(self, ws: Workspace, inp: PhaseInput) -> dict[str, Any]:
+    async def prompt_values(self, ws: Checkout, inp: PhaseInput) -> dict[str, Any]:
         evidence = []
         for rel in inp.evidence_paths:
             text = ws.read(rel) if ws.exists(rel) else f"({rel} is missing)"
@@ -43,7 +43,7 @@ class FixPhase(ModelPhase[Finish]):
         reason = prompts.render(f"fix_{inp.fix_reason or 'tests'}", round=inp.invocation)
         return {"reason": reason.strip(), "evidence": "\n\n".join(evidence)}
 
-    async def complete(self, ws: Workspace, inp: PhaseInput, run: AgentRun[Finish]) -> PhaseOutcome:
+    async def complete(self, ws: Checkout, inp: PhaseInput, run: AgentRun[Finish]) -> PhaseOutcome:
         return await self.commit(
             ws,
             inp,

@@ -19,7 +19,7 @@ from activities.agent import AgentRun, Finish, Question
 from activities.model_phase import ModelPhase, layout_of
 from activities.speckit import check_off, find_task, record_clarifications
 from activities.tools import Toolbox, test_runner_toolbox
-from activities.workspace import Workspace
+from activities.workspace import Checkout
 from contract import HumanRequest, PhaseInput, PhaseOutcome
 
 __all__ = ["ImplementPhase", "Escalation"]
@@ -66,10 +66,10 @@ class ImplementPhase(ModelPhase[Finish]):
     finish = Finish
     escalation = Escalation
 
-    def toolbox(self, ws: Workspace, inp: PhaseInput) -> Toolbox:
+    def toolbox(self, ws: Checkout, inp: PhaseInput) -> Toolbox:
         return test_runner_toolbox(ws)
 
-    async def prompt_values(self, ws: Workspace, inp: PhaseInput) -> dict[str, Any]:
+    async def prompt_values(self, ws: Checkout, inp: PhaseInput) -> dict[str, Any]:
         tasks_path = layout_of(inp).path("tasks")
         line = find_task(ws.read(tasks_path), inp.task_id or "")
         if line is None:
@@ -78,7 +78,7 @@ class ImplementPhase(ModelPhase[Finish]):
             )
         return {"task_id": line.id, "task_line": line.text}
 
-    async def complete(self, ws: Workspace, inp: PhaseInput, run: AgentRun[Finish]) -> PhaseOutcome:
+    async def complete(self, ws: Checkout, inp: PhaseInput, run: AgentRun[Finish]) -> PhaseOutcome:
         layout = layout_of(inp)
         task_id = inp.task_id or ""
         if inp.clarifications:

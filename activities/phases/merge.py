@@ -1,47 +1,52 @@
 """Put the commits of parallel tasks on the feature branch, in task order.
 
-Each task ran in its own worktree from the same base. Its commit is
-cherry-picked onto the branch and the task is checked off in tasks.md in the
-same commit (so the branch keeps one commit per task). The first conflict
-stops the merge: that task and every later one are reported back, and the
-workflow runs them one by one on top of what did merge.
+Each task ran in its own worktree from the same base and published its commit
+under ``refs/backforge/tasks/``. Here each is cherry-picked onto the branch and
+the task is checked off in tasks.md in the same commit (so the branch keeps one
+commit per task). The first conflict stops the merge: that task and every later
+one are reported back, and the workflow runs them one by one on top of what did
+merge. Merged commits keep their task commit's dates, so a retried merge makes the
+very same commits and its push changes nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
-
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.model_phase import PhaseActivity
+from activities.model_phase import PhaseActivity, attempt
 from activities.speckit import FeatureLayout, check_off
-from activities.workspace import Workspace, WorkspaceError
+from activities.workspace import BranchMoved, Checkout
+from activities.workspace.git import git, run_git
+from activities.workspace.records import NAMESPACE, ref_component
 from contract import MergeInput, MergeResult
 
-__all__ = ["MergeStep", "merge"]
+__all__ = ["MergeStep"]
 
 
-def merge(inp: MergeInput) -> MergeResult:
-    ws = Workspace(inp.workspace.repo_path)
-    ws.reset_to(inp.workspace.branch, inp.base_commit)
+async def _merge(co: Checkout, inp: MergeInput) -> MergeResult:
     tasks_path = FeatureLayout(inp.workspace.feature_dir, inp.workspace.branch).path("tasks")
     result = MergeResult(head=inp.base_commit)
     for task_id, commit in inp.commits:
         if result.conflicts:
             result.conflicts.append(task_id)
             continue
-        try:
-            ws.git("cherry-pick", "--no-commit", commit)
-        except WorkspaceError:
-            ws.git("reset", "-q", "--hard", "HEAD")
-            ws.git("clean", "-q", "-fd")
+        picked = await run_git(co.root, "cherry-pick", "--no-commit", commit)
+        if picked.returncode != 0:
+            await git(co.root, "reset", "-q", "--hard", "HEAD")
+            await git(co.root, "clean", "-q", "-fd")
             result.conflicts.append(task_id)
             continue
-        if ws.exists(tasks_path):
-            ws.write(tasks_path, check_off(ws.read(tasks_path), task_id))
-        ws.git("add", "-A")
-        ws.git("commit", "-q", "--no-verify", "--allow-empty", "-C", commit)
-        result.head = ws.head()
+        if co.exists(tasks_path):
+            co.write(tasks_path, check_off(co.read(tasks_path), task_id))
+        date = await git(co.root, "log", "-1", "--format=%cI", commit)
+        await git(co.root, "add", "-A")
+        await git(
+            co.root,
+            "commit", "-q", "--no-verify", "--allow-empty", "-C", commit,
+            env={"GIT_COMMITTER_DATE": date},
+        )  # fmt: skip
+        result.head = await git(co.root, "rev-parse", "HEAD")
         result.merged.append((task_id, result.head))
     return result
 
@@ -51,4 +56,25 @@ class MergeStep(PhaseActivity):
 
     @activity.defn(name="merge_task_commits")
     async def run(self, inp: MergeInput) -> MergeResult:
-        return await asyncio.to_thread(merge, inp)
+        workspaces = self.services.workspaces
+        async with workspaces.worktree(inp.workspace, inp.base_commit, label="merge") as co:
+            tasks = f"{NAMESPACE}/tasks/{ref_component(inp.workflow_id)}"
+            for _, commit in inp.commits:
+                await co.cache.ensure_commit(commit, f"+{tasks}/*:{tasks}/*")
+            activity.heartbeat("merging")
+            result = await _merge(co, inp)
+            if result.head != inp.base_commit:
+                try:
+                    await workspaces.advance(
+                        co.cache,
+                        inp.workspace.branch,
+                        base=inp.base_commit,
+                        sha=result.head,
+                        run="merge",
+                        attempt=attempt(),
+                    )
+                except BranchMoved as err:
+                    raise ApplicationError(
+                        str(err), type="BranchMoved", non_retryable=True
+                    ) from err
+            return result

@@ -7,7 +7,7 @@ from temporalio import activity
 from activities.agent import AgentRun, Finish
 from activities.model_phase import ModelPhase, layout_of
 from activities.speckit import FeatureLayout
-from activities.workspace import Workspace
+from activities.workspace import Checkout
 from contract import PhaseInput, PhaseOutcome
 
 __all__ = ["PlanPhase"]
@@ -23,7 +23,7 @@ class PlanPhase(ModelPhase[Finish]):
         names = ("plan", "research", "data-model", "contract", "quickstart")
         return [layout.path(name) for name in names]  # type: ignore[arg-type]
 
-    async def complete(self, ws: Workspace, inp: PhaseInput, run: AgentRun[Finish]) -> PhaseOutcome:
+    async def complete(self, ws: Checkout, inp: PhaseInput, run: AgentRun[Finish]) -> PhaseOutcome:
         return await self.commit(
             ws,
             inp,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.model_phase import PhaseActivity
-from activities.workspace import Workspace, WorkspaceError, prepare
+from activities.workspace import RemoteUnreachable, WorkspaceError
 from contract import FeatureRequest, ResetInput, WorkspaceInfo
 
 __all__ = ["PrepareStep", "ResetStep"]
@@ -19,8 +17,12 @@ class PrepareStep(PhaseActivity):
 
     @activity.defn(name="prepare_workspace")
     async def run(self, request: FeatureRequest) -> WorkspaceInfo:
+        activity.heartbeat("preparing")
         try:
-            return await asyncio.to_thread(prepare, request, activity.info().workflow_id or "")
+            workflow_id = activity.info().workflow_id or ""
+            return await self.services.workspaces.prepare(request, workflow_id)
+        except RemoteUnreachable as err:  # may be passing (network): retried by policy
+            raise ApplicationError(str(err), type="RemoteUnreachable") from err
         except WorkspaceError as err:
             raise ApplicationError(str(err), type="WorkspaceError", non_retryable=True) from err
 
@@ -30,6 +32,5 @@ class ResetStep(PhaseActivity):
 
     @activity.defn(name="reset_workspace")
     async def run(self, inp: ResetInput) -> str:
-        ws = Workspace(inp.repo_path)
-        await asyncio.to_thread(ws.reset_to, inp.branch, inp.commit)
-        return await asyncio.to_thread(ws.head)
+        activity.heartbeat("resetting")
+        return await self.services.workspaces.reset(inp.repo_path, inp.branch, inp.commit)

@@ -22,7 +22,7 @@ from activities.speckit import (
     clarification_markers,
     record_clarifications,
 )
-from activities.workspace import Workspace
+from activities.workspace import Checkout
 from contract import HumanRequest, PhaseInput, PhaseOutcome
 
 __all__ = ["SpecifyPhase", "SpecifyFinish"]
@@ -46,7 +46,7 @@ class SpecifyPhase(ModelPhase[SpecifyFinish]):
     def writes(self, layout: FeatureLayout) -> list[str]:
         return [layout.path("spec")]
 
-    def check(self, ws: Workspace, layout: FeatureLayout, finish: SpecifyFinish) -> str | None:
+    def check(self, ws: Checkout, layout: FeatureLayout, finish: SpecifyFinish) -> str | None:
         markers = clarification_markers(ws.read(layout.path("spec")))
         if len(markers) > MAX_MARKERS:
             return f"spec.md has {len(markers)} [NEEDS CLARIFICATION] markers; keep at most {MAX_MARKERS}"
@@ -57,14 +57,14 @@ class SpecifyPhase(ModelPhase[SpecifyFinish]):
             )
         return next((p for q in finish.questions if (p := q.problem())), None)
 
-    async def prompt_values(self, ws: Workspace, inp: PhaseInput) -> dict[str, Any]:
+    async def prompt_values(self, ws: Checkout, inp: PhaseInput) -> dict[str, Any]:
         if not inp.clarifications:
             return {"clarifications": ""}
         answers = "\n".join(f"- Q: {q} → A: {a}" for q, a in inp.clarifications)
         return {"clarifications": prompts.render("clarification_answers", answers=answers)}
 
     async def complete(
-        self, ws: Workspace, inp: PhaseInput, run: AgentRun[SpecifyFinish]
+        self, ws: Checkout, inp: PhaseInput, run: AgentRun[SpecifyFinish]
     ) -> PhaseOutcome:
         assert run.finish is not None
         spec = layout_of(inp).path("spec")

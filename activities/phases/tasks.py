@@ -7,7 +7,7 @@ from temporalio import activity
 from activities.agent import AgentRun, Finish
 from activities.model_phase import ModelPhase, layout_of
 from activities.speckit import FeatureLayout, parse_tasks
-from activities.workspace import Workspace
+from activities.workspace import Checkout
 from contract import PhaseInput, PhaseOutcome
 
 __all__ = ["TasksPhase"]
@@ -22,7 +22,7 @@ class TasksPhase(ModelPhase[Finish]):
     def writes(self, layout: FeatureLayout) -> list[str]:
         return [layout.path("tasks")]
 
-    def check(self, ws: Workspace, layout: FeatureLayout, finish: Finish) -> str | None:
+    def check(self, ws: Checkout, layout: FeatureLayout, finish: Finish) -> str | None:
         path = layout.path("tasks")
         ids = [t.id for t in parse_tasks(ws.read(path))]
         if not ids:
@@ -34,7 +34,7 @@ class TasksPhase(ModelPhase[Finish]):
             return f"{path} repeats task ids {duplicates}; give every task its own id"
         return None
 
-    async def complete(self, ws: Workspace, inp: PhaseInput, run: AgentRun[Finish]) -> PhaseOutcome:
+    async def complete(self, ws: Checkout, inp: PhaseInput, run: AgentRun[Finish]) -> PhaseOutcome:
         path = layout_of(inp).path("tasks")
         tasks = parse_tasks(ws.read(path))
         return await self.commit(

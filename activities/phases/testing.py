@@ -33,7 +33,7 @@ class TestPhase(PhaseActivity):
 
     @activity.defn(name="run_phase_test")
     async def run(self, inp: PhaseInput) -> PhaseOutcome:
-        async with self.services.workspaces.checkout(inp) as ws:
+        async with self.checkout(inp) as ws:
             report, output = await run_project_tests(ws, [])
             path = layout_of(inp).path("test-results")
             ws.write(path, results_markdown(report, output))

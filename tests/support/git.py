@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-__all__ = ["git", "trailers"]
+__all__ = ["git", "show", "trailers"]
 
 
 def git(repo: Path, *args: str) -> str:
@@ -29,3 +29,10 @@ def trailers(repo: Path, rev_range: str) -> list[tuple[str, str]]:
             phase, _, task = entry.strip().partition("|")
             rows.append((phase.strip(), task.strip()))
     return rows
+
+
+def show(repo: Path, rev: str, path: str) -> str:
+    """``path`` as it is at ``rev`` (Backforge writes branches, never the working tree)."""
+    return subprocess.run(
+        ["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
