@@ -556,7 +556,7 @@ class Running:
         except TimeoutError:
             self.plan.warn("output still held open by a process outside the sandbox's reach")
         if self.channel_task is not None and self.channel_stream is not None:
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(Exception):  # its outcome is read by the caller
                 await asyncio.wait_for(asyncio.shield(self.channel_task), _DRAIN_TIMEOUT_S)
             self.channel_stream.stopped.set()
         self.result = self._result()

@@ -298,11 +298,11 @@ def _staging(envs: Path) -> Path:
 
 def _remove(path: Path) -> None:
     """Remove a tree of ours, frozen read-only or not."""
-    for dirpath, dirnames, _, dirfd in os.fwalk(path, follow_symlinks=False):
+    for _, dirnames, _, dirfd in os.fwalk(path, follow_symlinks=False):
         for name in dirnames:
             with contextlib.suppress(OSError):
-                os.chmod(name, 0o755, dir_fd=dirfd, follow_symlinks=False)
-        del dirpath
+                if stat.S_ISDIR(os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_mode):
+                    os.chmod(name, 0o755, dir_fd=dirfd)
     with contextlib.suppress(OSError):
         path.chmod(0o755)
     shutil.rmtree(path, ignore_errors=True)
