@@ -238,8 +238,19 @@ def _assemble(result: CommandResult, verdict: Verdict, env: EnvResult, duration:
         isolation=result.isolation,
         warnings=result.warnings,
     )
-    run.report.tail = _tail(normalise_output(result.output) + "\n" + run.summary())
+    run.report.tail = _report_tail(run)
     return run
+
+
+def _report_tail(run: TestRun) -> str:
+    """For history: the verdict line, the first problems, then the output's last lines."""
+    head = [run.summary().splitlines()[0]]
+    head += [f"- {p[:200]}" for p in run.problems[:3]]
+    if len(run.problems) > 3:
+        head.append(f"- ... and {len(run.problems) - 3} more")
+    text = "\n".join(head)[:TAIL_CHARS]
+    room = TAIL_CHARS - len(text) - 1
+    return f"{text}\n{_tail(normalise_output(run.output), room)}" if room > 80 else text
 
 
 def _tail(text: str, chars: int = TAIL_CHARS) -> str:
