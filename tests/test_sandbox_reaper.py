@@ -39,6 +39,8 @@ def test_sweep_removes_a_dead_workers_cgroup_and_processes() -> None:
     live, _ = reaper.PidsCgroup.create(16)
     assert live is not None
     stale.mkdir()
+    foreign = parent / f"{reaper.CGROUP_PREFIX}0123456789ab"  # another version's name
+    foreign.mkdir()
     uid = reaper.pick_uid()
     orphan = subprocess.Popen(["sleep", "60"], user=uid, group=uid, extra_groups=[])
     try:
@@ -48,7 +50,9 @@ def test_sweep_removes_a_dead_workers_cgroup_and_processes() -> None:
         assert orphan.wait(timeout=10) == -9
         assert not stale.exists()
         assert live.path.exists()  # ours, alive: kept
+        assert foreign.exists()  # not attributable to a dead worker: kept
     finally:
+        foreign.rmdir()
         orphan.kill()
         live.kill()
         live.remove()

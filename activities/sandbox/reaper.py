@@ -232,10 +232,12 @@ def _cgroup_of(pid: int) -> str:
 def sweep(*, run_dirs: Path | None = None) -> list[str]:
     """Remove what killed workers left behind; returns what was cleaned, for the log.
 
-    Stale pids cgroups (their members killed first), processes of sandbox uids that no
-    live worker's cgroup holds (only where cgroups exist, so that another worker's runs
-    are recognisable), and degraded-mode run directories under ``run_dirs`` (default:
-    the temp dir). Safe to call at any time, from any worker on the machine.
+    Only what carries a dead worker's identity is touched: pids cgroups named
+    ``backforge-sandbox-<pid>-<start>-<hex>`` (their members killed first), processes of
+    sandbox uids inside such cgroups, and degraded-mode run directories under
+    ``run_dirs`` (default: the temp dir). Anything else (a live worker's runs, names of
+    another version) is left alone, so any worker on the machine may call this at any
+    time.
     """
     cleaned: list[str] = []
     parent, _ = cgroup_parent()
@@ -243,7 +245,10 @@ def sweep(*, run_dirs: Path | None = None) -> list[str]:
         with contextlib.suppress(OSError):
             for entry in parent.iterdir():
                 name = entry.name
-                if not name.startswith(CGROUP_PREFIX) or owner_alive(name[len(CGROUP_PREFIX) :]):
+                owner = name[len(CGROUP_PREFIX) :]
+                if not name.startswith(CGROUP_PREFIX) or not _NAME.match(owner):
+                    continue
+                if owner_alive(owner):
                     continue
                 group = PidsCgroup(entry, "")
                 group.kill()
@@ -252,16 +257,15 @@ def sweep(*, run_dirs: Path | None = None) -> list[str]:
         for pid, uid in list(processes()):
             if uid not in SANDBOX_UIDS:
                 continue
-            owners = re.findall(rf"{CGROUP_PREFIX}([0-9a-f-]+)", _cgroup_of(pid))
-            if owners and all(owner_alive(o) for o in owners):
-                continue
-            if kill_uid(uid) == 0:
+            owners = re.findall(rf"{CGROUP_PREFIX}(\d+-\d+-[0-9a-f]+)", _cgroup_of(pid))
+            if owners and not any(owner_alive(o) for o in owners) and kill_uid(uid) == 0:
                 cleaned.append(f"processes of uid {uid}")
     base = run_dirs or Path(tempfile.gettempdir())
     with contextlib.suppress(OSError):
         for entry in base.iterdir():
             name = entry.name
-            if name.startswith(RUN_DIR_PREFIX) and not owner_alive(name[len(RUN_DIR_PREFIX) :]):
+            owner = name[len(RUN_DIR_PREFIX) :]
+            if name.startswith(RUN_DIR_PREFIX) and _NAME.match(owner) and not owner_alive(owner):
                 shutil.rmtree(entry, ignore_errors=True)
                 cleaned.append(f"run directory {entry}")
     for item in cleaned:
