@@ -23,6 +23,7 @@ from tests.support.sandbox_support import (
     require_contained,
     run_py,
     run_uid,
+    sandboxed_descendants,
     tree_digest,
 )
 
@@ -325,16 +326,15 @@ async def test_processes_escaping_the_session_are_killed(src: Path, probe: Comma
 
 async def test_cancelling_the_run_kills_it(src: Path, probe: CommandResult) -> None:
     require(probe, "uid")
-    before = set(live_processes())
     task = asyncio.create_task(run_py(src, "import time\ntime.sleep(120)"))
     deadline = asyncio.get_running_loop().time() + 20
-    while not set(live_processes()) - before:
+    while not (run := sandboxed_descendants(os.getpid())):
         assert asyncio.get_running_loop().time() < deadline, "the command never started"
         await asyncio.sleep(0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert set(live_processes()) - before == set()
+    assert all(live_processes(uid) == [] for uid in set(run.values()))
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root")

@@ -30,6 +30,7 @@ from tests.support.sandbox_support import (
     require_contained,
     run_py,
     sandbox_owned_files,
+    sandboxed_descendants,
     tree_digest,
 )
 
@@ -228,22 +229,21 @@ async def test_case8_killed_worker_leaves_nothing_behind(
         asyncio.run(main())
         """
     )
-    before = set(live_processes())
     mounts_before = Path("/proc/self/mountinfo").read_text().count("tmpfs")
     proc = subprocess.Popen(
         [sys.executable, "-c", worker], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}
     )
     try:
         deadline = time.monotonic() + 30
-        while len(set(live_processes()) - before) < 3:  # sh and two sleeps, as the run's uid
+        while len(run := sandboxed_descendants(proc.pid)) < 3:  # sh and two sleeps
             assert proc.poll() is None, "the worker exited early"
             assert time.monotonic() < deadline, "the sandboxed run never started"
             time.sleep(0.05)
-        uids = {Path(f"/proc/{p}").stat().st_uid for p in set(live_processes()) - before}
+        uids = set(run.values())
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         deadline = time.monotonic() + 10
-        while set(live_processes()) - before:
+        while any(live_processes(uid) for uid in uids):
             assert time.monotonic() < deadline, "processes of the run outlived the worker"
             time.sleep(0.05)
     finally:
@@ -256,7 +256,10 @@ async def test_case8_killed_worker_leaves_nothing_behind(
     if parent is not None:
         assert any(f"backforge-sandbox-{proc.pid}-" in c for c in cleaned), cleaned
         assert not list(parent.glob(f"backforge-sandbox-{proc.pid}-*"))
-    assert sandbox_owned_files(src, Path("/tmp"), Path("/dev/shm")) == []
+    cache = Path(os.environ["BACKFORGE_CACHE_DIR"])
+    # (Not all of /tmp: other sandboxes may run on this machine. A contained run cannot
+    # write to the host's file system at all; see the tests above.)
+    assert sandbox_owned_files(src, tmp_path, cache, Path("/dev/shm")) == []
     result = await run_sandboxed(["python", "-c", "print('next attempt')"], source=src)
     assert result.exit_code == 0 and "next attempt" in result.output
 

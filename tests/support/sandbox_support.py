@@ -72,6 +72,34 @@ def live_processes(uid: int | None = None) -> list[int]:
     return pids
 
 
+def sandboxed_descendants(ancestor: int) -> dict[int, int]:
+    """{pid: uid} of live sandbox-uid processes descending from ``ancestor``."""
+    parents: dict[int, int] = {}
+    owners: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry.name}/stat").read_bytes().rsplit(b")", 1)[1].split()
+            owners[int(entry.name)] = entry.stat().st_uid
+        except (OSError, IndexError):
+            continue
+        if fields[0] != b"Z":
+            parents[int(entry.name)] = int(fields[1])
+    found = {}
+    for pid in parents:
+        current = pid
+        for _ in range(64):
+            current = parents.get(current, 0)
+            if current == ancestor:
+                if owners.get(pid) in SANDBOX_UIDS:
+                    found[pid] = owners[pid]
+                break
+            if current <= 1:
+                break
+    return found
+
+
 async def run_py(source: Path, code: str, **limits: object) -> CommandResult:
     return await run_sandboxed(
         ["python", "-c", textwrap.dedent(code)],
