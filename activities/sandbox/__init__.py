@@ -74,10 +74,11 @@ Not covered: no seccomp filter (the whole syscall surface, including unprivilege
 namespaces if the host allows them, is reachable); memory of the tmpfs counts against
 the host's RAM, not ``memory_mb``. Linux only.
 
-Modules: ``host`` (planning, starting, ending a run), ``launcher`` (the script run by
+Modules: ``host`` (starting, watching, ending a run), ``launcher`` (the script run by
 path as root that applies the isolation), ``reaper`` (one kill loop, the start-up
 sweep), ``interpreter`` (the base layer), ``project_env`` (immutable environments),
-``service`` (long-running commands and checks in their network namespace),
+``service`` (long-running commands and checks in their network namespace), ``plan``
+(what a run looks like: mounts, paths, uid, degraded-mode mapping),
 ``pytest_recorder`` and ``env_builder`` (scripts that run inside), ``output``, ``models``.
 """
 

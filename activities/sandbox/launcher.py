@@ -345,6 +345,7 @@ def build_root(plan: dict[str, Any], owner: tuple[int, int] | None, rep: Reporte
     os.chdir("/")
     _check(_libc.umount2(b"/.oldroot", MNT_DETACH), "umount old root")
     os.rmdir("/.oldroot")
+    rep.applied.append("pivot-root")
     try:
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
         rep.applied.append("proc:hidepid")

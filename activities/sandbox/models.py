@@ -77,11 +77,6 @@ class ProjectEnv(BaseModel):
         description='Distributions installed beyond the base layer, as "name==version".',
     )
 
-    @property
-    def python(self) -> Path:
-        """The interpreter on the worker's side (only for the degraded mode)."""
-        return self.path / "bin" / "python"
-
 
 class EnvResult(BaseModel):
     """The project environment for a checkout, or why there is none."""

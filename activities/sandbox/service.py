@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from activities.sandbox.host import LAUNCHER, Running, start_run
+from activities.sandbox.host import LAUNCHER, Running, capabilities, start_run
 from activities.sandbox.models import CommandResult, ProjectEnv, SandboxLimits
 from activities.sandbox.output import Collector, HeadTail
 
@@ -185,8 +185,6 @@ async def serve_in_sandbox(
         ValueError: For bad arguments.
     """
     limits = limits or SandboxLimits()
-    from activities.sandbox.host import capabilities
-
     contained = capabilities()["contained"] and not limits.network
     if not contained:
         port = await asyncio.to_thread(_free_port)
