@@ -270,10 +270,19 @@ class TestReport(Compact):
     output_path: str = ""
     #: Last lines of the output, short enough for history.
     tail: str = ""
+    #: Why Backforge does not trust the run beyond failing tests (exit code, counts and
+    #: its own records of each test disagree, a hook rewrote a result...).
+    problems: list[str] = Field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and self.failed == 0 and self.errors == 0 and self.passed > 0
+        return (
+            self.exit_code == 0
+            and self.failed == 0
+            and self.errors == 0
+            and self.passed > 0
+            and not self.problems
+        )
 
     @property
     def counts(self) -> str:

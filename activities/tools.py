@@ -13,8 +13,9 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from activities.heartbeat import keep_alive
 from activities.models.base import ToolCallPart, ToolResultPart, ToolSpec
-from activities.project_tests import run_project_tests
+from activities.project_tests import format_for_model, run_project_tests
 from activities.workspace import PathRefused, Workspace, WorkspaceError
 
 __all__ = ["Toolbox", "ToolError", "TestRunner", "test_runner_toolbox"]
@@ -261,10 +262,11 @@ class Toolbox:
 
 
 def test_runner_toolbox(ws: Workspace) -> Toolbox:
-    """The editing tools plus ``run_tests`` on this attempt's own tree."""
+    """The editing tools plus ``run_tests`` on a sandboxed copy of this attempt's own tree."""
 
     async def run_tests(selection: list[str]) -> str:
-        _, output = await run_project_tests(ws, selection)
-        return output[-_MAX_TEST_OUTPUT:]
+        async with keep_alive("run_tests"):
+            run = await run_project_tests(ws.root, selection)
+        return format_for_model(run, limit=_MAX_TEST_OUTPUT)
 
     return Toolbox(ws, run_tests=run_tests)

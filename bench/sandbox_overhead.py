@@ -1,12 +1,18 @@
-"""How much the sandbox costs a generated project's test run.
+"""How much the sandbox costs a generated project's test run, and environment builds.
 
 Builds a small generated-style FastAPI project (an app and 10 tests using
-``fastapi.testclient``) in a temp dir, then times its pytest run N times bare
-(``subprocess``, the same interpreter) and N times through ``run_sandboxed`` with the
-project environment, as the test phase does. Also times an empty command (``true``) to
-show the fixed per-run cost, and the project environment's creation and reuse.
+``fastapi.testclient``) in a temp dir, then, interleaved (bare, sandboxed, bare, ...):
 
-Usage: ``python bench/sandbox_overhead.py [-n 7]`` (from the repo root).
+- bare: ``python -m pytest`` in the project with the worker's interpreter (``subprocess``);
+- sandboxed: ``run_project_tests`` as the test phase calls it (environment lookup, copy of
+  the checkout, namespaces, pivot_root, recorder, verdict);
+
+and prints the medians and their ratio. Also the fixed cost of an empty sandboxed
+command (``true``), and project environment builds: the base environment (cold, warm)
+and an environment with a declared local wheel that pip installs inside the sandbox
+(cold, warm), all in a fresh cache directory.
+
+Usage: ``python bench/sandbox_overhead.py [-n 9]`` (from the repo root).
 """
 
 from __future__ import annotations
@@ -23,8 +29,6 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from activities.sandbox import ensure_project_env, run_sandboxed  # noqa: E402
 
 APP = """
 from fastapi import FastAPI, HTTPException
@@ -128,8 +132,6 @@ def test_validation():
     assert client.post("/bookmarks", json={"title": "no url"}).status_code == 422
 """
 
-PYTEST = ["-m", "pytest", "-q", "-p", "no:cacheprovider"]
-
 
 def make_project(root: Path) -> Path:
     ws = root / "project"
@@ -143,55 +145,82 @@ def make_project(root: Path) -> Path:
     return ws
 
 
-async def bench(n: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="backforge-bench-") as tmp:
-        ws = make_project(Path(tmp))
-        t0 = time.perf_counter()
-        env = await ensure_project_env(ws)
-        created = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        await ensure_project_env(ws)
-        reused = time.perf_counter() - t0
-        assert env.ok, env.log
-        bare_env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+def make_wheel_project(root: Path) -> Path:
+    from tests.support.sandbox_support import make_wheel
 
-        def bare(argv: list[str]) -> float:
+    ws = make_project(root / "with-wheel")
+    make_wheel(ws / "wheels", "benchpkg", "1.0", {"benchpkg/__init__.py": "X = 1\n"})
+    (ws / "requirements.txt").write_text("fastapi\n./wheels/benchpkg-1.0-py3-none-any.whl\n")
+    return ws
+
+
+async def timed(coro: object) -> tuple[float, object]:
+    t = time.perf_counter()
+    value = await coro  # type: ignore[misc]
+    return time.perf_counter() - t, value
+
+
+async def bench(n: int) -> None:
+    from activities.project_tests import run_project_tests
+    from activities.sandbox import base_env, ensure_project_env, run_sandboxed
+
+    with tempfile.TemporaryDirectory(prefix="backforge-bench-") as tmp:
+        os.environ["BACKFORGE_CACHE_DIR"] = str(Path(tmp) / "cache")
+        ws = make_project(Path(tmp))
+        wheel_ws = make_wheel_project(Path(tmp))
+        t0 = time.perf_counter()
+        await asyncio.to_thread(base_env)
+        base_cold = time.perf_counter() - t0
+        base_warm, _ = await timed(ensure_project_env(ws))
+        wheel_cold, built = await timed(ensure_project_env(wheel_ws))
+        wheel_warm, _ = await timed(ensure_project_env(wheel_ws))
+        assert built.ok, built.log  # type: ignore[attr-defined]
+
+        bare_env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+
+        def bare() -> float:
             t = time.perf_counter()
             proc = subprocess.run(argv, cwd=ws, env=bare_env, capture_output=True, text=True)
-            elapsed = time.perf_counter() - t
             assert proc.returncode == 0, proc.stdout + proc.stderr
-            return elapsed
+            return time.perf_counter() - t
 
-        async def boxed(argv: list[str]) -> float:
-            t = time.perf_counter()
-            result = await run_sandboxed(argv, workspace=ws)
-            elapsed = time.perf_counter() - t
-            assert result.exit_code == 0, result.output
-            boxed.last = result  # type: ignore[attr-defined]
-            return elapsed
-
-        rows = []
-        for label, argv_bare, argv_boxed in (
-            ("true (fixed cost)", ["true"], ["true"]),
-            ("pytest, 10 tests", [sys.executable, *PYTEST], [str(env.python), *PYTEST]),
-        ):
-            bare_times = [bare(argv_bare) for _ in range(n)]
-            boxed_times = [await boxed(argv_boxed) for _ in range(n)]
-            rows.append((label, statistics.median(bare_times), statistics.median(boxed_times)))
-
-        summary = boxed.last.output.strip().splitlines()[-1]  # type: ignore[attr-defined]
-        print(f"python {sys.version.split()[0]}, N={n}, medians of wall-clock seconds")
-        print(f"project env: created+installed {created:.3f}s, reused {reused * 1000:.1f}ms")
-        print(f"isolation: {', '.join(boxed.last.isolation)}")  # type: ignore[attr-defined]
-        print(f"sandboxed pytest summary: {summary}")
-        print(f"{'command':<20} {'bare':>8} {'sandboxed':>10} {'ratio':>6} {'overhead':>9}")
-        for label, b, s in rows:
-            print(f"{label:<20} {b:8.3f} {s:10.3f} {s / b:6.2f} {(s - b) * 1000:7.0f}ms")
+        await run_project_tests(ws, [])  # warm-up (page cache, imports)
+        bare()
+        bare_times, boxed_times, true_times = [], [], []
+        last = None
+        for _ in range(n):
+            bare_times.append(bare())
+            elapsed, last = await timed(run_project_tests(ws, []))
+            assert last.verdict == "PASS", last.summary()  # type: ignore[attr-defined]
+            boxed_times.append(elapsed)
+            elapsed, result = await timed(run_sandboxed(["true"], source=ws))
+            assert result.exit_code == 0  # type: ignore[attr-defined]
+            true_times.append(elapsed)
+        ratios = [s / b for s, b in zip(boxed_times, bare_times, strict=True)]
+        b, s = statistics.median(bare_times), statistics.median(boxed_times)
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, N={n} interleaved runs")
+        print(f"isolation: {', '.join(last.isolation)}")  # type: ignore[attr-defined]
+        print(f"verdict: {last.summary().splitlines()[0]}")  # type: ignore[attr-defined]
+        print(f"{'':34} {'median s':>9}")
+        print(f"{'bare pytest (10 tests)':34} {b:9.3f}")
+        print(f"{'sandboxed run_project_tests':34} {s:9.3f}")
+        print(f"{'sandboxed `true` (fixed cost)':34} {statistics.median(true_times):9.3f}")
+        print(
+            f"ratio sandboxed/bare: median {statistics.median(ratios):.2f} "
+            f"(min {min(ratios):.2f}, max {max(ratios):.2f}); overhead {(s - b) * 1000:.0f} ms"
+        )
+        print("project environment builds (fresh cache):")
+        print(f"  base environment: cold {base_cold * 1000:.0f} ms, warm {base_warm * 1000:.1f} ms")
+        print(
+            f"  with a local wheel (pip in the sandbox): cold {wheel_cold:.2f} s, "
+            f"warm {wheel_warm * 1000:.1f} ms"
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=7, help="runs per variant (default 7)")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("-n", type=int, default=9, help="interleaved runs per variant (default 9)")
     asyncio.run(bench(parser.parse_args().n))
 
 
