@@ -1,9 +1,9 @@
-"""The run store: every response recorded before it is used, replayed on retry."""
+"""The run store: every call recorded before it is used; earlier attempts replayed and
+paid for once. (On a real remote: ``test_workspace_workspaces.py``.)"""
 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,24 +16,14 @@ from activities.models.base import (
     TextPart,
     ToolCallPart,
 )
-from activities.models.run_store import RecordingModel, RunStore
+from activities.models.run_store import RecordingModel, RunRecord, RunStore
 from activities.models.scripted import ScriptedModel
-from activities.workspace import private_dir
 from contract import Usage
-from tests.support.scripted import CALLS, ORIGIN, req, write_transcript
-
-
-@pytest.fixture
-def transcript(tmp_path: Path) -> str:
-    return write_transcript(tmp_path / "t.yaml", CALLS)
-
-
-# ---------------------------------------------------------------------------
-# Run store and RecordingModel
+from tests.support.scripted import CALLS, req, write_transcript
 
 
 class FakeModel:
-    """Answers ``live <n>`` for its n-th call (so replays are recognisable)."""
+    """A fake model (test double) answering ``live <n>`` for its n-th call."""
 
     def __init__(self, model_id: str = "fake:model", *, fail_on: set[int] | None = None) -> None:
         self.model_id = model_id
@@ -58,177 +48,143 @@ class FakeModel:
         )
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "repo"
-    path.mkdir()
-    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
-    return path
+class Remote:
+    """Records as the remote keeps them, in memory: write-once names, per attempt."""
 
+    def __init__(self) -> None:
+        self.records: dict[str, bytes] = {}
+        self.events: list[str] | None = None
+        self.refuse = False
 
-def store(repo: Path, key: str = "specify-1") -> RunStore:
-    return RunStore(repo, "wf-1", key)
+    def store(self, attempt: int) -> RunStore:
+        async def write(new: dict[str, bytes]) -> None:
+            if self.refuse:
+                raise OSError("the remote refused the push")
+            for name, data in new.items():
+                assert name not in self.records, f"{name} written twice"
+                self.records[name] = data
+            if self.events is not None:
+                self.events.append("recorded")
+
+        earlier = {n: d for n, d in self.records.items() if not n.startswith(f"{attempt:03d}/")}
+        return RunStore(attempt=attempt, earlier=earlier, write=write)
 
 
 def conversation(n: int) -> list[ModelRequest]:
     return [req(CallOrigin(phase="specify"), i) for i in range(n)]
 
 
-def test_run_store_lives_in_the_private_area(repo: Path) -> None:
-    s = RunStore(repo, "wf/odd:id", "implement-T001-1")
-    assert s.dir == private_dir(repo) / "runs" / "wf_odd_id" / "implement-T001-1"
-    assert s.dir.is_dir()
-    assert s.path(3).name == "0003.json"
-    assert s.load(1) is None
-    assert s.records() == []
+async def test_records_hold_the_response_and_where_it_came_from() -> None:
+    remote = Remote()
+    model = RecordingModel(FakeModel(), remote.store(1))
+    responses = [await model.request(r) for r in conversation(2)]
+    assert sorted(remote.records) == [
+        "001/0001",
+        "001/0001-started",
+        "001/0002",
+        "001/0002-started",
+    ]
+    record = RunRecord.model_validate_json(remote.records["001/0002"])
+    assert record.fingerprint == conversation(2)[1].fingerprint() and record.attempt == 1
+    assert record.model == "fake:model" and record.origin == {"phase": "specify"}
+    assert record.response == responses[1]
+    assert remote.records["001/0002-started"].decode() == record.fingerprint
 
 
-async def test_records_are_json_on_disk(repo: Path) -> None:
-    inner = FakeModel()
-    model = RecordingModel(inner, store(repo))
-    requests = conversation(3)
-    responses = [await model.request(r) for r in requests]
-    files = sorted(p.name for p in store(repo).dir.iterdir())
-    assert files == ["0001.json", "0002.json", "0003.json"]
-    for i, (r, resp) in enumerate(zip(requests, responses, strict=True), 1):
-        record = json.loads(store(repo).path(i).read_text())
-        assert record["fingerprint"] == r.fingerprint()
-        assert record["model"] == "fake:model"
-        assert record["origin"] == {"phase": "specify"}
-        assert ModelResponse.model_validate(record["response"]) == resp
-    assert (model.live_calls, model.replayed_calls, inner.calls) == (3, 0, 3)
-
-
-async def test_second_instance_replays_without_calling_the_model(repo: Path) -> None:
-    first_inner = FakeModel()
-    first = RecordingModel(first_inner, store(repo))
-    originals = [await first.request(r) for r in conversation(3)]
-
-    inner = FakeModel()
-    again = RecordingModel(inner, store(repo))
-    replayed = [await again.request(r) for r in conversation(3)]
-    assert inner.calls == 0
-    assert (again.live_calls, again.replayed_calls) == (0, 3)
-    assert [r.parts for r in replayed] == [r.parts for r in originals]
-    assert [r.text for r in replayed] == ["live 1", "live 2", "live 3"]
-    for r in replayed:
-        assert r.usage.model_calls == 0
-        assert r.usage.replayed_calls == 1
-        assert r.usage.cost_usd == 0.0
-        assert r.usage.input_tokens == r.usage.output_tokens == 0
-    # a fourth call goes past the records: live, and recorded
-    nxt = await again.request(req(CallOrigin(phase="specify"), 3))
-    assert nxt.text == "live 1"
-    assert inner.calls == 1
-    assert store(repo).path(4).exists()
-
-
-async def test_changed_request_drops_that_record_and_later_ones(repo: Path) -> None:
-    first = RecordingModel(FakeModel(), store(repo))
-    requests = conversation(4)
-    for r in requests:
+async def test_a_later_attempt_replays_and_counts_what_was_paid() -> None:
+    remote = Remote()
+    first = RecordingModel(FakeModel(), remote.store(1))
+    for r in conversation(3):
         await first.request(r)
-    old_fp_3 = json.loads(store(repo).path(3).read_text())["fingerprint"]
-
     inner = FakeModel()
-    again = RecordingModel(inner, store(repo))
-    assert (await again.request(requests[0])).text == "live 1"  # replayed
+    second = RecordingModel(inner, remote.store(2))
+    replayed = [await second.request(r) for r in conversation(3)]
+    assert inner.calls == 0 and second.replayed_calls == 3
+    assert [r.text for r in replayed] == ["live 1", "live 2", "live 3"]
+    assert all(r.usage == Usage(replayed_calls=1) for r in replayed)
+    paid = second.store.paid_earlier
+    assert (paid.model_calls, paid.input_tokens, paid.cost_usd) == (3, 300, 0.03)
+    nxt = await second.request(conversation(4)[3])  # beyond the records: a live call
+    assert nxt.text == "live 1" and inner.calls == 1
+
+
+async def test_a_changed_request_is_sent_again_but_the_old_answer_still_counts() -> None:
+    remote = Remote()
+    first = RecordingModel(FakeModel(), remote.store(1))
+    for r in conversation(2):
+        await first.request(r)
+    inner = FakeModel()
+    second = RecordingModel(inner, remote.store(2))
+    assert (await second.request(conversation(1)[0])).text == "live 1"  # replayed
     changed = req(CallOrigin(phase="specify"), 1, text="a different prompt")
-    assert (await again.request(changed)).text == "live 1"  # live: first call of `inner`
-    assert inner.calls == 1
-    assert sorted(p.name for p in store(repo).dir.glob("*.json")) == ["0001.json", "0002.json"]
-    assert json.loads(store(repo).path(2).read_text())["fingerprint"] == changed.fingerprint()
-    # record 3 was dropped although its request is unchanged: it followed a different past
-    resp3 = await again.request(requests[2])
-    assert resp3.text == "live 2"
-    assert inner.calls == 2
-    assert json.loads(store(repo).path(3).read_text())["fingerprint"] == old_fp_3
-    assert (again.live_calls, again.replayed_calls) == (2, 1)
+    assert (await second.request(changed)).text == "live 1"  # sent: nothing matched it
+    assert inner.calls == 1 and second.store.paid_earlier.model_calls == 2
 
 
-async def test_another_model_id_does_not_replay(repo: Path) -> None:
-    await RecordingModel(FakeModel("fake:a"), store(repo)).request(conversation(1)[0])
-    inner_b = FakeModel("fake:b")
-    b = RecordingModel(inner_b, store(repo))
-    await b.request(conversation(1)[0])
-    assert inner_b.calls == 1
-    assert json.loads(store(repo).path(1).read_text())["model"] == "fake:b"
-
-
-async def test_timeout_setting_does_not_change_the_fingerprint(repo: Path) -> None:
-    base = conversation(1)[0]
-    await RecordingModel(FakeModel(), store(repo)).request(base)
-    slower = base.model_copy(update={"settings": ModelSettings(timeout_s=5.0)})
-    warmer = base.model_copy(update={"settings": ModelSettings(temperature=0.7)})
-    inner = FakeModel()
-    assert (await RecordingModel(inner, store(repo)).request(slower)).text == "live 1"
-    assert inner.calls == 0
-    await RecordingModel(inner, store(repo)).request(warmer)
+async def test_another_model_id_does_not_replay() -> None:
+    remote = Remote()
+    await RecordingModel(FakeModel("fake:a"), remote.store(1)).request(conversation(1)[0])
+    inner = FakeModel("fake:b")
+    await RecordingModel(inner, remote.store(2)).request(conversation(1)[0])
     assert inner.calls == 1
 
 
-async def test_record_is_saved_before_the_response_is_returned(repo: Path) -> None:
+def test_timeout_setting_does_not_change_the_fingerprint() -> None:
+    a = conversation(1)[0]
+    b = a.model_copy(update={"settings": ModelSettings(timeout_s=5)})
+    assert a.fingerprint() == b.fingerprint()
+    c = a.model_copy(update={"settings": ModelSettings(max_tokens=5)})
+    assert a.fingerprint() != c.fingerprint()
+
+
+async def test_the_answer_is_recorded_before_it_is_returned_and_the_start_before_sending() -> None:
+    remote = Remote()
     events: list[str] = []
-
-    class WatchedStore(RunStore):
-        def save(self, index: int, record: dict) -> None:
-            super().save(index, record)
-            assert self.path(index).exists()
-            events.append(f"saved {index}")
-
+    remote.events = events
     inner = FakeModel()
     inner.events = events
-    model = RecordingModel(inner, WatchedStore(repo, "wf-1", "specify-1"))
-    r = conversation(1)[0]
-    response = await model.request(r)
-    events.append("caller got response")
-    assert events == ["inner returned", "saved 1", "caller got response"]
-    on_disk = json.loads(store(repo).path(1).read_text())
-    assert ModelResponse.model_validate(on_disk["response"]) == response
-    assert not list(store(repo).dir.glob("*.tmp"))
+    model = RecordingModel(inner, remote.store(1))
+    await model.request(conversation(1)[0])
+    events.append("returned")
+    assert events == ["recorded", "inner returned", "recorded", "returned"]
 
 
-async def test_a_response_that_cannot_be_recorded_is_not_returned(repo: Path) -> None:
-    class FullDisk(RunStore):
-        def save(self, index: int, record: dict) -> None:
-            raise OSError(28, "No space left on device")
-
-    model = RecordingModel(FakeModel(), FullDisk(repo, "wf-1", "specify-1"))
-    with pytest.raises(OSError, match="No space left"):
+async def test_a_response_that_cannot_be_recorded_is_not_returned() -> None:
+    remote = Remote()
+    model = RecordingModel(FakeModel(), remote.store(1))
+    remote.refuse = True
+    with pytest.raises(OSError, match="refused"):
         await model.request(conversation(1)[0])
 
 
-async def test_crash_mid_conversation_replays_what_was_paid_for(repo: Path) -> None:
-    requests = conversation(3)
-    crashing = FakeModel(fail_on={2})
-    first = RecordingModel(crashing, store(repo))
-    await first.request(requests[0])
+async def test_a_call_started_but_never_answered_counts_as_one_lost_paid_call() -> None:
+    remote = Remote()
+    first = RecordingModel(FakeModel(fail_on={2}), remote.store(1))
+    await first.request(conversation(1)[0])
     with pytest.raises(RuntimeError, match="connection dropped"):
-        await first.request(requests[1])
-    assert sorted(p.name for p in store(repo).dir.iterdir()) == ["0001.json"]
-
-    retry_inner = FakeModel()
-    retry = RecordingModel(retry_inner, store(repo))
-    assert (await retry.request(requests[0])).text == "live 1"
-    assert retry_inner.calls == 0
-    await retry.request(requests[1])
-    await retry.request(requests[2])
-    assert retry_inner.calls == 2
-    assert (retry.live_calls, retry.replayed_calls) == (2, 1)
-    assert len(store(repo).records()) == 3
+        await first.request(conversation(2)[1])
+    second = remote.store(2)
+    assert (second.paid_earlier.model_calls, second.paid_earlier.lost_calls) == (2, 1)
+    assert second.paid_earlier.input_tokens == 100  # only the answered call's tokens are known
 
 
-async def test_scripted_model_through_the_store_keeps_model_seconds_zero(
-    repo: Path, transcript: str
-) -> None:
-    model = RecordingModel(ScriptedModel(transcript), store(repo))
-    response = await model.request(req(ORIGIN, 0))
+async def test_scripted_calls_keep_model_seconds_zero(tmp_path: Path) -> None:
+    transcript = write_transcript(tmp_path / "t.yaml", CALLS)
+    model = RecordingModel(ScriptedModel(transcript), Remote().store(1))
+    response = await model.request(req(CallOrigin(phase="plan")))
     assert response.usage.model_seconds == 0.0
-    assert response.usage.model_calls == 1
 
 
-async def test_run_keys_are_separate(repo: Path) -> None:
-    await RecordingModel(FakeModel(), store(repo, "specify-1")).request(conversation(1)[0])
-    inner = FakeModel()
-    await RecordingModel(inner, store(repo, "specify-2")).request(conversation(1)[0])
-    assert inner.calls == 1
+def test_record_names_sort_by_attempt_beyond_nine() -> None:
+    remote = Remote()
+    remote.records["010/0001"] = RunRecord(
+        seq=1, attempt=10, fingerprint="f", model="m", recorded_at="t",
+        response=ModelResponse(parts=[TextPart(text="new")]),
+    ).model_dump_json().encode()  # fmt: skip
+    remote.records["002/0001"] = RunRecord(
+        seq=1, attempt=2, fingerprint="f", model="m", recorded_at="t",
+        response=ModelResponse(parts=[TextPart(text="old")]),
+    ).model_dump_json().encode()  # fmt: skip
+    store = remote.store(11)
+    assert store.answers["f"].response.text == "new"
+    assert json.loads(remote.records["002/0001"])["attempt"] == 2

@@ -61,7 +61,8 @@ class MergeStep(PhaseActivity):
             tasks = f"{NAMESPACE}/tasks/{ref_component(inp.workflow_id)}"
             for _, commit in inp.commits:
                 await co.cache.ensure_commit(commit, f"+{tasks}/*:{tasks}/*")
-            activity.heartbeat("merging")
+            if activity.in_activity():
+                activity.heartbeat("merging")
             result = await _merge(co, inp)
             if result.head != inp.base_commit:
                 try:

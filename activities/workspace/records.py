@@ -46,6 +46,7 @@ class RemoteRecords:
         Raises:
             PushRejected: A ref already holds something else.
         """
+        await self.cache.ready()
         updates = [
             RefUpdate(ref=ref, sha=await self.cache.write_blob(data), expected="")
             for ref, data in records.items()
@@ -55,6 +56,7 @@ class RemoteRecords:
     async def get(self, prefix: str) -> dict[str, bytes]:
         """Every record under ``prefix`` (``ref -> content``), fetched from the remote."""
         prefix = prefix.rstrip("/")
+        await self.cache.ready()
         await self.cache.fetch(f"+{prefix}/*:{prefix}/*")
         refs = await self.cache.refs(prefix)
         blobs = await self.cache.read_blobs(sorted(set(refs.values())))
@@ -62,6 +64,7 @@ class RemoteRecords:
 
     async def get_one(self, ref: str) -> bytes | None:
         """The record at ``ref``, or None if the remote has none."""
+        await self.cache.ready()
         try:
             await self.cache.fetch(f"+{ref}:{ref}")
         except GitError as err:

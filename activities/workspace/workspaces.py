@@ -256,7 +256,10 @@ async def _commit(
 
 async def _identity(repo: Path, sha: str) -> tuple[str, str, int]:
     """(first parent, ``Backforge-Run``, ``Backforge-Attempt``) of commit ``sha``."""
-    fmt = "%P%x1f%(trailers:key=Backforge-Run,valueonly)%x1f%(trailers:key=Backforge-Attempt,valueonly)"
+    fmt = (
+        "%P%x1f%(trailers:key=Backforge-Run,valueonly)"
+        "%x1f%(trailers:key=Backforge-Attempt,valueonly)%x1f."  # "." keeps empty fields
+    )
     out = await git(repo, "log", "-1", f"--format={fmt}", sha)
-    parents, run, attempt = (part.strip() for part in out.split("\x1f"))
+    parents, run, attempt, _ = (part.strip() for part in out.split("\x1f"))
     return parents.split()[0] if parents else "", run, int(attempt or 0)
