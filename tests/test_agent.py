@@ -62,7 +62,11 @@ def call(name: str, **arguments: object) -> list[ToolCallPart]:
 async def run(tmp_path: Path, script: Script, **kw: object):  # type: ignore[no-untyped-def]
     ws_dir = tmp_path / "ws"
     ws_dir.mkdir(exist_ok=True)
-    model = RecordingModel(script, RunStore(tmp_path / "repo", "wf", "plan-1"))
+
+    async def keep(records: dict[str, bytes]) -> None:
+        return None
+
+    model = RecordingModel(script, RunStore(attempt=1, earlier={}, write=keep))
     options = {
         "run_key": "plan-1",
         "origin": CallOrigin(phase="plan"),

@@ -250,17 +250,15 @@ async def test_no_key_in_history_run_store_commits_or_logs(provider_run: Provide
     assert _leaks(history.to_json()) == []
     desc = await pr.run.handle.describe()
     assert _leaks(str(desc.raw_description)) == []
-    # The run store: one record per live call, none carrying the key.
-    records = sorted((pr.repo / ".git" / "backforge" / "runs").rglob("*.json"))
-    assert len(records) == len(pr.wire.requests)
-    for record in records:
-        assert _leaks(record.read_text(encoding="utf-8")) == [], record
-    # Everything else Backforge keeps in the repo's private area (but the sandbox's
-    # venv: installed packages may well mention "Bearer").
-    private = pr.repo / ".git" / "backforge"
-    for path in private.rglob("*"):
-        if path.is_file() and path.relative_to(private).parts[0] != "venv":
-            assert _leaks(path.read_text(encoding="utf-8", errors="replace")) == [], path
+    # The run store (records under refs/backforge/runs/): one answered record per live
+    # call, none carrying the key; nor anything else Backforge keeps under refs/backforge/.
+    refs = git(pr.repo, "for-each-ref", "--format=%(refname)", "refs/backforge/").splitlines()
+    answered = [
+        r for r in refs if r.startswith("refs/backforge/runs/") and not r.endswith("-started")
+    ]
+    assert len(answered) == len(pr.wire.requests)
+    for ref in refs:
+        assert _leaks(git(pr.repo, "cat-file", "-p", ref)) == [], ref
     # What was committed, on every branch, and what is in the working tree.
     assert _leaks(git(pr.repo, "log", "-p", "--all")) == []
     for name in git(pr.repo, "ls-files", "--cached", "--others").splitlines():
