@@ -191,7 +191,7 @@ class FeatureRequest(BaseModel):
     parallel_tasks: bool = True
     #: Seconds without a heartbeat before a phase attempt is presumed lost with its
     #: worker and retried elsewhere (None: the policy's default).
-    heartbeat_timeout_s: int | None = Field(default=None, ge=5, le=3600)
+    heartbeat_timeout_s: int | None = Field(default=None, ge=2, le=3600)
 
     @field_validator("feature")
     @classmethod

@@ -22,10 +22,16 @@ BEAT_SECONDS = 5.0
 
 @contextlib.asynccontextmanager
 async def keep_alive(label: str, *, every: float = BEAT_SECONDS) -> AsyncIterator[None]:
-    """Heartbeat ``label`` every ``every`` seconds while the block runs (no-op outside)."""
+    """Heartbeat ``label`` while the block runs (no-op outside an activity).
+
+    Beats every ``every`` seconds, or four times per heartbeat timeout if that is shorter.
+    """
     if not activity.in_activity():
         yield
         return
+    timeout = activity.info().heartbeat_timeout
+    if timeout:
+        every = min(every, timeout.total_seconds() / 4)
 
     async def beat() -> None:
         while True:

@@ -197,7 +197,7 @@ class ModelPhase(PhaseActivity, ABC, Generic[F]):
 def _history_record(inp: PhaseInput, task: str, run: AgentRun[Any]) -> str:
     return (
         f"---\nphase: {inp.phase}\ninvocation: {inp.invocation}\ntask: {inp.task_id or ''}\n"
-        f"model: {inp.model}\nworkflow: {inp.workflow_id}\nturns: {run.turns}\n"
+        f"model: {inp.model}\nturns: {run.turns}\n"
         f"files: {sorted(run.changed)}\n---\n\n## Prompt\n\n{task.strip()}\n\n"
         f"## Outcome\n\n{run.summary}\n\n## Conversation\n\n{transcript_digest(run.transcript)}\n"
     )

@@ -80,6 +80,11 @@ class BackendFeatureWorkflow:
         self._budget = request.budget_usd
         self._message = ""
         self._search_attrs: tuple[str, bool] | None = None
+        self._heartbeat_timeout = (
+            timedelta(seconds=request.heartbeat_timeout_s)
+            if request.heartbeat_timeout_s
+            else policy.PHASE_HEARTBEAT
+        )
 
     # ---- the pipeline ---------------------------------------------------------
     @workflow.run
@@ -103,6 +108,7 @@ class BackendFeatureWorkflow:
             PREPARE.activity,
             self._request,
             start_to_close_timeout=PREPARE.start_to_close,
+            heartbeat_timeout=self._heartbeat_timeout,
             retry_policy=policy.WORKSPACE_RETRY,
             result_type=WorkspaceInfo,
             summary="prepare the feature branch",
@@ -140,8 +146,10 @@ class BackendFeatureWorkflow:
         self._stage = "done"
         report = outcome.artifacts[0] if outcome.artifacts else None
         self._message = f"Delivered on branch {self._branch()}; report at {report}."
+        if outcome.pull_request:
+            self._message += f" Pull request: {outcome.pull_request}"
         self._refresh()
-        return self._result("completed", report_path=report)
+        return self._result("completed", report_path=report, pull_request=outcome.pull_request)
 
     async def _specify(self, guidance: str | None = None) -> None:
         outcome = await self._phase("specify", guidance=guidance)
@@ -194,6 +202,7 @@ class BackendFeatureWorkflow:
                 commits=[(t.id, o.commit) for t, o in ready],
             ),
             start_to_close_timeout=MERGE.start_to_close,
+            heartbeat_timeout=self._heartbeat_timeout,
             retry_policy=policy.WORKSPACE_RETRY,
             result_type=MergeResult,
             summary=f"merge {', '.join(t.id for t, _ in ready)}",
@@ -329,7 +338,7 @@ class BackendFeatureWorkflow:
                     decl.activity,
                     args=[inp, facts] if facts is not None else [inp],
                     start_to_close_timeout=decl.start_to_close,
-                    heartbeat_timeout=policy.PHASE_HEARTBEAT,
+                    heartbeat_timeout=self._heartbeat_timeout,
                     retry_policy=policy.PHASE_RETRY,
                     result_type=PhaseOutcome,
                     summary=label[:200],
@@ -523,13 +532,16 @@ class BackendFeatureWorkflow:
     def _short(sha: str | None) -> str:
         return sha[:10] if sha else "-"
 
-    def _result(self, state: str, report_path: str | None = None) -> FeatureResult:
+    def _result(
+        self, state: str, report_path: str | None = None, pull_request: str | None = None
+    ) -> FeatureResult:
         return FeatureResult(
             workflow_id=workflow.info().workflow_id,
             state=state,  # type: ignore[arg-type]
             branch=self._branch(),
             head_commit=self._head or "",
             report_path=report_path,
+            pull_request=pull_request,
             # Summaries stay in status; the result keeps the commit list short.
             commits=[r.model_copy(update={"summary": ""}) for r in self._completed],
             test_report=self._test_report,

@@ -34,8 +34,10 @@ WORKSPACE_RETRY = RetryPolicy(
     maximum_attempts=5,
 )
 
-#: Phases heartbeat every agent turn and while tests run; a silent phase is stuck.
-PHASE_HEARTBEAT = timedelta(minutes=3)
+#: Phases heartbeat every agent turn, every streamed chunk and every few seconds while
+#: tests run or refs are pushed; a phase silent this long has lost its worker and is
+#: retried elsewhere. A feature can set its own (``FeatureRequest.heartbeat_timeout_s``).
+PHASE_HEARTBEAT = timedelta(minutes=1)
 
 MAX_CLARIFICATION_ROUNDS = 3
 MAX_ESCALATIONS_PER_TASK = 3

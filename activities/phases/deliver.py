@@ -1,15 +1,22 @@
-"""Phase 8: delivery: the implementation report, committed on the feature branch.
+"""Phase 8: delivery: the implementation report on the feature branch, and a pull request.
 
 No model: the report is assembled from git (each commit's phase and task
 trailers), tasks.md and the workflow's figures, so it cannot misreport what
-happened.
+happened. Once the report is pushed, a pull (merge) request is opened with the
+report as its body when the remote is on GitHub or GitLab and the worker has a
+token; otherwise the outcome says which command opens one.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+
+import httpx
 from temporalio import activity
 
 from activities.model_phase import PhaseActivity, layout_of
+from activities.pull_requests import PullRequestError, forge_for, how_to_open, open_pull_request
 from activities.speckit import parse_tasks
 from activities.workspace import Checkout
 from activities.workspace.git import git
@@ -17,7 +24,13 @@ from contract import DeliveryFacts, PhaseInput, PhaseOutcome
 
 __all__ = ["DeliverPhase", "report_markdown", "phase_commits"]
 
+log = logging.getLogger(__name__)
+
 _SEP = "\x1f"
+
+
+def scrub(text: str, secret: str) -> str:
+    return text.replace(secret, "[token]") if secret else text
 
 
 async def phase_commits(ws: Checkout, base: str) -> list[tuple[str, str, str, str]]:
@@ -114,11 +127,41 @@ class DeliverPhase(PhaseActivity):
             path = layout.path("report")
             commits = await phase_commits(ws, inp.workspace.base_commit)
             feature = await self.services.workspaces.feature_text(inp)
-            ws.write(path, report_markdown(inp, facts, feature, tasks_text, commits))
-            return await self.commit(
+            report = report_markdown(inp, facts, feature, tasks_text, commits)
+            ws.write(path, report)
+            outcome = await self.commit(
                 ws,
                 inp,
                 "deliver: implementation report",
                 summary=f"Report at {path}",
                 artifacts=[path],
             )
+        record = await self.services.workspaces.feature(inp)
+        summary = " ".join(feature.split())[:100]
+        title = f"{inp.workspace.branch}: {summary}"
+        outcome.pull_request = await _pull_request(
+            inp, base=record.base_branch, title=title, body=report, report_path=path
+        )
+        return outcome
+
+
+async def _pull_request(
+    inp: PhaseInput, *, base: str, title: str, body: str, report_path: str
+) -> str:
+    """The pull request's URL, or the command that opens one (and why none was opened)."""
+    forge = forge_for(inp.workspace.repo_path)
+    head = inp.workspace.branch
+    command = how_to_open(forge, head=head, base=base, title=title, body_file=report_path)
+    if forge is None:
+        return f"open a pull request: {command}"
+    token = os.environ.get(forge.token_env)
+    if not token:
+        return f"set {forge.token_env} on the worker to open it automatically, or run: {command}"
+    try:
+        return await open_pull_request(
+            forge, head=head, base=base, title=title, body=body, token=token
+        )
+    except (PullRequestError, httpx.HTTPError) as err:
+        detail = scrub(str(err), token)
+        log.warning("pull request not opened: %s", detail)
+        return f"not opened ({detail}); run: {command}"

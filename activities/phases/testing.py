@@ -13,21 +13,21 @@ from temporalio import activity
 
 from activities.heartbeat import keep_alive
 from activities.model_phase import PhaseActivity, layout_of
-from activities.project_tests import TestRun, run_project_tests
+from activities.project_tests import TestRun, normalise_output, run_project_tests
 from contract import PhaseInput, PhaseOutcome
 
 __all__ = ["TestPhase", "results_markdown"]
 
 
 def results_markdown(run: TestRun) -> str:
+    """The committed test results: the same text for the same code (timings normalised)."""
     r = run.report
     return (
         f"# Test results: {run.verdict}\n\n"
         f"- passed: {r.passed}\n- failed: {r.failed}\n- errors: {r.errors}\n"
-        f"- exit code: {r.exit_code}{' (timed out)' if r.timed_out else ''}\n"
-        f"- duration: {r.duration_s:.2f}s\n\n"
+        f"- exit code: {r.exit_code}{' (timed out)' if r.timed_out else ''}\n\n"
         f"## Backforge's verdict\n\n```text\n{run.summary()}\n```\n\n"
-        f"## Output\n\n```text\n{run.output.strip()}\n```\n"
+        f"## Output\n\n```text\n{normalise_output(run.output).strip()}\n```\n"
     )
 
 
