@@ -59,7 +59,7 @@ _RATE = re.compile(
     re.IGNORECASE,
 )
 _ERRORS = re.compile(
-    rf"error[- ]rate\s*(?:of\s*)?(?:under|below|less than|at most|no more than|<=|<|≤)\s*{_NUMBER}\s*%",
+    rf"error[- ]rate\b[^.;%]{{0,30}}?(?:under|below|less than|at most|no more than|<=|<|≤)\s*{_NUMBER}\s*%",
     re.IGNORECASE,
 )
 _LATENCY_WORDS = re.compile(r"latenc|respon|answer|percentile|\bp\d\d\b|median", re.IGNORECASE)
@@ -93,23 +93,22 @@ def expand_requirement_refs(text: str) -> list[str]:
 
     ``"FR-002 to FR-005, FR-011"`` gives ``FR-002, FR-003, FR-004, FR-005, FR-011``.
     """
-    found: list[str] = []
-
-    def add(ref: str) -> None:
-        if ref not in found:
-            found.append(ref)
-
     spans: list[tuple[int, int]] = []
+    mentions: list[tuple[int, list[str]]] = []
     for match in _REF_RANGE.finditer(text):
         prefix, start, end = match.group(1), int(match.group(2)), int(match.group(3))
         width = len(match.group(2))
         if 0 <= end - start <= 200:
-            for number in range(start, end + 1):
-                add(f"{prefix}-{number:0{width}d}")
+            mentions.append(
+                (match.start(), [f"{prefix}-{n:0{width}d}" for n in range(start, end + 1)])
+            )
             spans.append(match.span())
     for match in _REF.finditer(text):
         if not any(a <= match.start() < b for a, b in spans):
-            add(match.group(0))
+            mentions.append((match.start(), [match.group(0)]))
+    found: list[str] = []
+    for _, refs in sorted(mentions, key=lambda m: m[0]):
+        found.extend(r for r in refs if r not in found)
     return found
 
 

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 
 from activities.validation.checks.static_rules import is_test_file, iter_python_files, scan_file
@@ -75,15 +76,20 @@ def _severity(level: str, confidence: str) -> Severity:
 
 def bandit_findings(root: Path, files: list[Path]) -> tuple[list[Finding], ToolInfo]:
     """bandit's issues in ``files`` (in-process, ``# nosec`` ignored)."""
-    try:
-        import bandit
-        from bandit.core import config as bandit_config
-        from bandit.core import manager
-    except ImportError:
-        return [], ToolInfo(name="bandit", used=False, note="not installed")
-    mgr = manager.BanditManager(bandit_config.BanditConfig(), "file", quiet=True, ignore_nosec=True)
-    mgr.discover_files([str(f) for f in files], False)
-    mgr.run_tests()
+    with warnings.catch_warnings():
+        # bandit's plugin loader passes an argument stevedore has deprecated.
+        warnings.simplefilter("ignore")
+        try:
+            import bandit
+            from bandit.core import config as bandit_config
+            from bandit.core import manager
+        except ImportError:
+            return [], ToolInfo(name="bandit", used=False, note="not installed")
+        mgr = manager.BanditManager(
+            bandit_config.BanditConfig(), "file", quiet=True, ignore_nosec=True
+        )
+        mgr.discover_files([str(f) for f in files], False)
+        mgr.run_tests()
     findings: list[Finding] = []
     for issue in mgr.get_issue_list():
         relative = os.path.relpath(issue.fname, root)
