@@ -189,7 +189,13 @@ class Prober:
             self.requests_sent += 1
             self.operations_touched.add(operation.label)
         try:
-            response = case.call(base_url=self.base_url, session=self.session, timeout=self.timeout)
+            # Never follow a redirect: the checker talks to the service under test only.
+            response = case.call(
+                base_url=self.base_url,
+                session=self.session,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
         except requests.RequestException as exc:
             return Call(
                 operation, case, None, error=f"{type(exc).__name__}: {exc}", base_url=self.base_url

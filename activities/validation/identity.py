@@ -136,6 +136,8 @@ def _login_principals(
     quickstart: Quickstart,
     names: list[str],
     base: dict[str, Principal],
+    *,
+    first_index: int = 0,
 ) -> None:
     flow = contract.auth_flow
     scheme = plan.scheme
@@ -150,7 +152,7 @@ def _login_principals(
         ]
     user_field = flow.username_field
     password_field = flow.password_field
-    for index, name in enumerate(names):
+    for index, name in enumerate(names, start=first_index):
         principal = base[name]
         if flow.register is not None:
             schema_props = (flow.register.body_schema or {}).get("properties") or {}
@@ -223,15 +225,18 @@ def establish_principals(
     prober: Prober,
     factory: PayloadFactory,
     quickstart: Quickstart,
-    names: tuple[str, ...] = ("A", "B", "fuzz"),
 ) -> list[Principal]:
-    """Become each named user of the service.
+    """Become users ``A`` and ``B`` of the service, and a third one for fuzzing if possible.
+
+    The fuzz user keeps schemathesis's random requests away from the probes'
+    records; when no third account can be had (two fixed credentials), it is A.
 
     Raises:
-        IdentityError: A registration or login failed, or the contract secures
-            operations in a way the checker cannot obtain credentials for.
+        IdentityError: A registration or login for A or B failed, or the contract
+            secures operations in a way the checker cannot obtain credentials for.
     """
     identity = contract.extension.identity
+    names = ("A", "B", "fuzz")
     principals = {name: Principal(name=name) for name in names}
     for header in plan.headers:
         fixed = list(identity.users) if identity and identity.header == header else []
@@ -244,9 +249,23 @@ def establish_principals(
             principals[name].headers[header] = value
             principals[name].description = f"{header}: {value}"
     if plan.scheme is not None:
-        _login_principals(contract, plan, prober, factory, quickstart, list(names), principals)
+        _login_principals(contract, plan, prober, factory, quickstart, ["A", "B"], principals)
+        try:
+            _login_principals(
+                contract, plan, prober, factory, quickstart, ["fuzz"], principals, first_index=2
+            )
+        except IdentityError:
+            a = principals["A"]
+            principals["fuzz"] = Principal(
+                name="fuzz",
+                headers=dict(a.headers),
+                query=dict(a.query),
+                cookies=dict(a.cookies),
+                description="same account as A (no third account available)",
+            )
     ordered = [principals[n] for n in names]
-    seen = {tuple(sorted({**p.headers, **p.query, **p.cookies}.items())) for p in ordered}
-    if (plan.headers or plan.scheme is not None) and len(seen) != len(ordered):
-        raise IdentityError("two of the checker's users ended up with the same credentials")
+    a, b = ordered[0], ordered[1]
+    same = {**a.headers, **a.query, **a.cookies} == {**b.headers, **b.query, **b.cookies}
+    if (plan.headers or plan.scheme is not None) and same:
+        raise IdentityError("users A and B ended up with the same credentials")
     return ordered

@@ -88,7 +88,7 @@ class LoadSettings(BaseModel):
     """A bounded load: a fixed number of requests, never a soak."""
 
     requests: int = Field(default=200, ge=1, le=20_000)
-    concurrency: int = Field(default=8, ge=1, le=64)
+    concurrency: int = Field(default=4, ge=1, le=64)
     #: Requests per second to pace at; ``None`` uses the spec's stated rate, else closed loop.
     rate_per_s: float | None = Field(default=None, gt=0, le=2000)
     #: Hard cap on the load's wall time, whatever the rate.

@@ -503,12 +503,13 @@ def _auth_flow(contract_ops: list[Operation], extension: BackforgeExtension) -> 
         props = _object_properties(source.body_schema)
         flow.password_field = next((n for n in props if _PASSWORD.search(n)), None)
         flow.username_field = _field(props, _USERNAME_FIELDS)
-    if flow.login is not None:
-        if identity and identity.token_field:
-            flow.token_field = identity.token_field
-        else:
-            response_props = _object_properties(flow.login.response_schema())
-            flow.token_field = _field(response_props, tuple(t.lower() for t in TOKEN_FIELDS))
+    issuer = flow.login or flow.register
+    if identity and identity.token_field:
+        flow.token_field = identity.token_field
+    elif issuer is not None:
+        # Login issues the token; without one, registration may answer with it.
+        response_props = _object_properties(issuer.response_schema())
+        flow.token_field = _field(response_props, tuple(t.lower() for t in TOKEN_FIELDS))
     return flow
 
 

@@ -16,6 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 
 import httpx
@@ -260,13 +261,9 @@ def validate_service(target: ValidationTarget) -> ValidationReport:
                     spec_location=str(target.spec_path.name if target.spec_path else "spec.md"),
                 ),
             )
-    import schemathesis
-
     tools.insert(
         0,
-        ToolInfo(
-            name="schemathesis", version=schemathesis.__version__, used=contract_error is None
-        ),
+        ToolInfo(name="schemathesis", version=version("schemathesis"), used=contract_error is None),
     )
     findings = apply_policy(ctx.findings, spec)
     prober = ctx.prober

@@ -16,7 +16,6 @@ budget is fixed.
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING, Any
 
 from activities.validation.context import RunContext
@@ -118,9 +117,14 @@ def _run_operation(
             return
         ctx.validate(call, positive=positive, checks=checks)
 
-    # Unsatisfiable (nothing to make invalid) or a health-check edge: nothing more to send.
-    with contextlib.suppress(HypothesisException):
+    try:
         exercise()
+    except HypothesisException:
+        # Unsatisfiable (nothing to make invalid) or a health-check edge: nothing more to send.
+        pass
+    except Exception as exc:  # noqa: BLE001 - one untestable operation must not stop the others
+        note = f"{operation.label} ({'valid' if positive else 'invalid'} requests): {type(exc).__name__}: {exc}"
+        ctx.run_record("contract").note += f" [not generated: {note[:200]}]"
     return sent
 
 
@@ -164,7 +168,7 @@ def _run_state_machine(ctx: RunContext, schema: BaseSchema, user: Principal) -> 
                 checks=(*POSITIVE_CHECKS[:-1], "use_after_free", "ensure_resource_availability"),
             )
 
-    with contextlib.suppress(HypothesisException, AssertionError):
+    try:
         Machine.run(
             settings=hsettings(
                 max_examples=ctx.settings.stateful_scenarios,
@@ -176,6 +180,12 @@ def _run_state_machine(ctx: RunContext, schema: BaseSchema, user: Principal) -> 
                 print_blob=False,
             )
         )
+    except (HypothesisException, AssertionError):
+        pass
+    except Exception as exc:  # noqa: BLE001 - broken links must not stop the other checks
+        ctx.run_record(
+            "contract"
+        ).note += f" [state machine stopped: {type(exc).__name__}: {str(exc)[:200]}]"
     return sent
 
 
