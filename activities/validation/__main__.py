@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--load-requests", type=int, default=200, help="requests in the bounded load"
     )
     parser.add_argument(
-        "--load-concurrency", type=int, default=8, help="concurrent requests in the load"
+        "--load-concurrency", type=int, default=4, help="concurrent requests in the load"
     )
     parser.add_argument(
         "--load-rate",
