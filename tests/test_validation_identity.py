@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from activities.validation import ValidationReport, ValidationSettings, ValidationTarget, validate_service
+from activities.validation import (
+    ValidationReport,
+    ValidationSettings,
+    ValidationTarget,
+    validate_service,
+)
 from tests.support.validation_services import serve
 
 SETTINGS = ValidationSettings(max_examples=5, stateful_scenarios=3, skip=["performance", "static"])
@@ -150,7 +155,11 @@ def _validate(tmp_path: Path, app: str, contract: str) -> ValidationReport:
     (tmp_path / "svc" / "svc_app.py").write_text(textwrap.dedent(app))
     (tmp_path / "openapi.yaml").write_text(textwrap.dedent(contract))
     with serve(tmp_path / "svc", "svc_app:app", log=tmp_path / "uvicorn.log") as url:
-        return validate_service(ValidationTarget(base_url=url, contract_path=tmp_path / "openapi.yaml", settings=SETTINGS))
+        return validate_service(
+            ValidationTarget(
+                base_url=url, contract_path=tmp_path / "openapi.yaml", settings=SETTINGS
+            )
+        )
 
 
 def _auth(report: ValidationReport) -> tuple[str, set[str]]:
@@ -175,11 +184,15 @@ def test_api_key_issued_at_registration(tmp_path: Path) -> None:
     ],
     ids=["api-key-not-checked", "basic-password-not-checked"],
 )
-def test_broken_credential_check_is_caught(tmp_path: Path, app: str, contract: str, broken: str, probe: str) -> None:
+def test_broken_credential_check_is_caught(
+    tmp_path: Path, app: str, contract: str, broken: str, probe: str
+) -> None:
     line = next(line for line in app.splitlines() if line.endswith("# CHECK"))
     indent = line[: len(line) - len(line.lstrip())]
     report = _validate(tmp_path, app.replace(line, indent + broken), contract)
-    caught = [f for f in report.blocking if f.check == "authentication.malformed_credential_accepted"]
+    caught = [
+        f for f in report.blocking if f.check == "authentication.malformed_credential_accepted"
+    ]
     assert caught and caught[0].endpoint == "GET /me"
     assert caught[0].evidence[0].note == probe and caught[0].evidence[0].status == 200
 

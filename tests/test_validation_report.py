@@ -188,6 +188,13 @@ def test_confidence_never_claims_more_than_the_evidence() -> None:
     assert confidence_level(blocked) == "low" and "1 blocking finding" in blocked.confidence
     unmeasured = _report([], slas=[SlaTarget(text="p95 under 1 ms", latency_ms=1, percentile=95)])
     assert confidence_level(unmeasured) == "moderate"
+    volume = SlaTarget(
+        text="with 1 million rows, p95 under 9 ms",
+        latency_ms=9,
+        percentile=95,
+        precondition="1 million rows",
+    )
+    assert confidence_level(_report([], slas=[volume])) == "moderate"
 
 
 def test_confidence_mentions_the_load_against_its_target() -> None:

@@ -96,6 +96,25 @@ def test_sla_sentences(
 
 
 @pytest.mark.parametrize(
+    ("text", "precondition"),
+    [
+        (
+            "With 10,000 bookmarks for one user, every operation answers in under 100 ms at the 95th percentile.",
+            "10,000 bookmarks",
+        ),
+        (
+            "Listing answers in under 100 ms at p95 with 100 concurrent users.",
+            "100 concurrent users",
+        ),
+        ("p95 under 200 ms at 50 requests/s.", None),
+    ],
+)
+def test_sla_preconditions_are_kept(text: str, precondition: str | None) -> None:
+    (sla,) = parse_slas(text, requirement=None, strength=Strength.HARD)
+    assert sla.precondition == precondition
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "A new user can save a bookmark following the quickstart in under five minutes.",

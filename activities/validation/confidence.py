@@ -33,8 +33,9 @@ def confidence_level(report: ValidationReport) -> str:
     )
     missing = [c for c in report.checks if not c.ran]
     unmeasured_sla = bool(report.slas) and report.load is None
+    unreproduced = any(s.precondition for s in report.slas)
     partial = len(report.operations_checked) < report.operations_total
-    if missing or untraced_hard or unmeasured_sla or partial:
+    if missing or untraced_hard or unmeasured_sla or unreproduced or partial:
         return "moderate"
     return "high"
 
@@ -64,11 +65,13 @@ def confidence_statement(report: ValidationReport) -> str:
     if report.load is not None:
         load = report.load
         verdict = {True: "meeting", False: "missing", None: "with no stated target for"}[load.met]
+        preconditions = [s.precondition for s in load.slas if s.precondition]
         sentences.append(
             f"Under a bounded load of {load.requests} requests at concurrency {load.concurrency} on "
             f"loopback it measured p95 {load.p95_ms:g} ms and {load.error_rate:.1%} errors, {verdict} "
             "the spec's performance target"
             + ("s" if len(load.slas) > 1 else "")
+            + (f" without the stated {', '.join(preconditions)}" if preconditions else "")
             + "; a loopback measurement on the build host says little about production."
         )
     blocking = len(report.blocking)

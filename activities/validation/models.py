@@ -194,6 +194,9 @@ class SlaTarget(BaseModel):
     latency_ms: float | None = None
     rate_per_s: float | None = None
     max_error_rate: float | None = None
+    #: A data volume or setting the target assumes (``10,000 bookmarks``), which the
+    #: bounded load does not reproduce.
+    precondition: str | None = None
 
 
 class LoadResult(BaseModel):

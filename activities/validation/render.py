@@ -148,7 +148,9 @@ def render_markdown(report: ValidationReport) -> str:
     if report.slas:
         lines.append(
             "- Performance targets were measured on loopback with a handful of seeded records; data volumes "
-            "and hardware stated in the targets were not reproduced."
+            "and hardware stated in the targets were not reproduced"
+            + "".join(f" ({s.precondition})" for s in report.slas if s.precondition)
+            + "."
         )
     lines.append(
         "- Everything here is black-box sampling with a fixed budget: business rules the contract does not "

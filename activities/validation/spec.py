@@ -19,7 +19,9 @@ ms or seconds (``under``, ``below``, ``within``, ``at most``, ``<``, ``<=``) tog
 with a percentile (``p95``, ``95th percentile``, ``median``) or a latency word
 (``latency``, ``respond``, ``answer``), optionally a rate (``at 50 requests/s``,
 ``50 rps``) and an error bound (``error rate below 1%``). A bound with no
-percentile is read as p95 and the report says so.
+percentile is read as p95 and the report says so. A stated data volume or
+setting (``with 10,000 bookmarks``) is kept as the target's precondition: the
+bounded load does not reproduce it, and the report and confidence say so.
 """
 
 from __future__ import annotations
@@ -60,6 +62,12 @@ _RATE = re.compile(
 )
 _ERRORS = re.compile(
     rf"error[- ]rate\b[^.;%]{{0,30}}?(?:under|below|less than|at most|no more than|<=|<|≤)\s*{_NUMBER}\s*%",
+    re.IGNORECASE,
+)
+_PRECONDITION = re.compile(
+    r"\b(?:with|for|over|across|given)\s+(?:up to\s+|at least\s+)?(\d[\d,]*(?:\.\d+)?\s*(?:k|m|thousand|million)?\s+"
+    r"(?!ms\b|milliseconds?\b|s\b|secs?\b|seconds?\b|minutes?\b|requests?\b|rps\b|percent\b|%)[a-z][a-z-]*"
+    r"(?:\s+(?!for\b|per\b|at\b|in\b|on\b|and\b|with\b|the\b|a\b|each\b|every\b)[a-z][a-z-]*)?)",
     re.IGNORECASE,
 )
 _LATENCY_WORDS = re.compile(r"latenc|respon|answer|percentile|\bp\d\d\b|median", re.IGNORECASE)
@@ -143,6 +151,9 @@ def parse_slas(text: str, *, requirement: str | None, strength: Strength) -> lis
             target.rate_per_s = _number(rate.group(1) or rate.group(2))
         if errors is not None:
             target.max_error_rate = _number(errors.group(1)) / 100.0
+        precondition = _PRECONDITION.search(sentence)
+        if precondition is not None:
+            target.precondition = precondition.group(1)
         targets.append(target)
     return targets
 
