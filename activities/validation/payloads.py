@@ -94,8 +94,12 @@ class PayloadFactory:
         self._counter = itertools.count(1)
 
     def token(self) -> str:
-        """A fresh unique token of lowercase letters and digits, e.g. ``k3f9a17``."""
-        return f"{self.label}{next(self._counter)}"
+        """A fresh unique token of lowercase letters and digits, e.g. ``k3f900017``.
+
+        The counter has a fixed width so no token is a prefix of another, and a
+        token found in a response names exactly one record.
+        """
+        return f"{self.label}{next(self._counter):05d}"
 
     # -- strings -------------------------------------------------------------
 

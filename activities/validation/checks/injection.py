@@ -62,11 +62,12 @@ def _server_error(ctx: RunContext, call: Call, what: str, refs: list[str]) -> bo
     return True
 
 
-def _markers(records: list[Created]) -> list[str]:
+def _markers(records: list[Created], label: str) -> list[str]:
+    """Unique values of the other user's records (they carry the run label), to spot leaks."""
     markers: list[str] = []
     for record in records:
         if isinstance(record.body, dict):
-            markers += [v for v in record.body.values() if isinstance(v, str) and len(v) >= 8]
+            markers += [v for v in record.body.values() if isinstance(v, str) and label in v]
     return markers
 
 
@@ -79,7 +80,7 @@ def _query_probes(ctx: RunContext, operation: Operation, seeded: list[Created]) 
         return
     others = [r for r in seeded if r.owner != user.name]
     other_ids = {str(r.id) for r in others}
-    markers = _markers(others)
+    markers = _markers(others, ctx.factory.label)
     id_field = next((r.resource.id_field for r in seeded if r.resource.listing is operation), "id")
     for param in operation.params("query"):
         benign = prober.call(operation, principal=user, path=path, query={param.name: BENIGN})
