@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from activities.validation import (
     CheckRun,
@@ -13,11 +14,14 @@ from activities.validation import (
     SlaTarget,
     Strength,
     ValidationReport,
+    ValidationSettings,
+    ValidationTarget,
     apply_policy,
     confidence_level,
     confidence_statement,
     parse_spec_text,
     render_markdown,
+    validate_service_async,
 )
 
 SPEC = parse_spec_text(
@@ -226,3 +230,19 @@ def test_report_round_trips_through_json() -> None:
     )
     again = ValidationReport.model_validate_json(report.model_dump_json())
     assert again == report and not again.passed and again.blocking[0].id == "F-001"
+
+
+async def test_async_api_reports_an_unreachable_service(tmp_path: Path) -> None:
+    contract = tmp_path / "openapi.yaml"
+    contract.write_text(
+        "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /x:\n    get:\n      responses: {'200': {description: ok}}\n"
+    )
+    target = ValidationTarget(
+        base_url="http://127.0.0.1:9",
+        contract_path=contract,
+        settings=ValidationSettings(wait_for_service_s=0),
+    )
+    report = await validate_service_async(target)
+    assert [f.check for f in report.blocking] == ["setup.service_unreachable"]
+    assert report.blocking[0].evidence[0].curl == "curl -sS -i http://127.0.0.1:9/"
+    assert report.summary().top == ["setup.service_unreachable: "]
