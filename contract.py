@@ -46,6 +46,7 @@ __all__ = [
     "WorkspaceInfo",
     "TaskItem",
     "TestReport",
+    "ValidationSummary",
     "PhaseInput",
     "PhaseOutcome",
     "HumanOption",
@@ -69,7 +70,16 @@ MAX_FEATURE_CHARS = 4000
 
 #: Every phase activity. ``fix`` is a step the workflow runs inside test/analyze/review.
 PhaseName = Literal[
-    "constitution", "specify", "plan", "tasks", "implement", "test", "fix", "analyze", "deliver"
+    "constitution",
+    "specify",
+    "plan",
+    "tasks",
+    "implement",
+    "test",
+    "fix",
+    "validate",
+    "analyze",
+    "deliver",
 ]
 PHASE_NAMES: tuple[PhaseName, ...] = get_args(PhaseName)
 #: Where a feature is: a phase, or one of the steps around the phases.
@@ -84,6 +94,7 @@ Stage = Literal[
     "merge",
     "test",
     "fix",
+    "validate",
     "analyze",
     "deliver",
     "done",
@@ -91,7 +102,7 @@ Stage = Literal[
 GateName = Literal["spec", "plan", "delivery"]
 GATES: tuple[GateName, ...] = get_args(GateName)
 #: Why the fix step runs; each reason has its own prompt and evidence.
-FixReason = Literal["tests", "analysis", "review"]
+FixReason = Literal["tests", "validation", "analysis", "review"]
 RequestKind = Literal["clarification", "escalation", "approval", "budget"]
 FeatureState = Literal["running", "waiting", "completed", "failed", "cancelled", "aborted"]
 
@@ -289,6 +300,22 @@ class TestReport(Compact):
         return f"{self.passed} passed, {self.failed} failed, {self.errors} errors"
 
 
+class ValidationSummary(Compact):
+    """What history carries about a validation: counts and a reference, never findings."""
+
+    passed: bool
+    blocking: int
+    findings: int
+    by_severity: dict[str, int] = Field(default_factory=dict)
+    operations_checked: int = 0
+    operations_total: int = 0
+    #: Up to three blocking checks with their endpoint, 100 characters each.
+    top: list[str] = Field(default_factory=list)
+    #: INFERRED requirement ids for the delivery gate to put before a person.
+    inferred: list[str] = Field(default_factory=list)
+    report_path: str | None = None
+
+
 class PhaseInput(Compact):
     """Input of every phase activity."""
 
@@ -338,6 +365,8 @@ class PhaseOutcome(Compact):
     blocking_findings: int = 0
     #: Delivery: the pull (merge) request opened for the branch, or how to open one.
     pull_request: str | None = None
+    #: Validation: what the black-box checks found (counts; the findings are in the repo).
+    validation: ValidationSummary | None = None
 
 
 class HumanOption(BaseModel):
@@ -443,6 +472,7 @@ class FeatureStatus(BaseModel):
     models: dict[PhaseName, str] = Field(default_factory=dict)
     budget_usd: float | None = None
     test_report: TestReport | None = None
+    validation: ValidationSummary | None = None
     fix_rounds: int = 0
     message: str = ""
 
@@ -457,6 +487,7 @@ class FeatureResult(Compact):
     pull_request: str | None = None
     commits: list[PhaseRecord] = Field(default_factory=list)
     test_report: TestReport | None = None
+    validation: ValidationSummary | None = None
     usage: Usage = Field(default_factory=Usage)
     usage_by_phase: dict[PhaseName, Usage] = Field(default_factory=dict)
     message: str = ""
@@ -470,6 +501,7 @@ class DeliveryFacts(Compact):
     fix_rounds: int = 0
     answered_requests: list[str] = Field(default_factory=list)
     test_report: TestReport | None = None
+    validation: ValidationSummary | None = None
     notes: str = ""
 
 

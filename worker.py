@@ -36,6 +36,7 @@ from activities.phases.prepare import PrepareStep, ResetStep
 from activities.phases.specify import SpecifyPhase
 from activities.phases.tasks import TasksPhase
 from activities.phases.testing import TestPhase
+from activities.phases.validate import ValidatePhase
 from activities.services import Services
 from activities.workspace import WorkspaceError, Workspaces
 from contract import TASK_QUEUE
@@ -58,6 +59,7 @@ def activities(services: Services) -> list[Callable[..., Any]]:
         MergeStep(services).run,
         TestPhase(services).run,
         FixPhase(services).run,
+        ValidatePhase(services).run,
         AnalyzePhase(services).run,
         DeliverPhase(services).run,
     ]

@@ -42,6 +42,7 @@ DocumentName = Literal[
     "quickstart",
     "tasks",
     "test-results",
+    "validation",
     "analysis",
     "report",
 ]
@@ -72,6 +73,7 @@ class FeatureLayout:
             "quickstart": "quickstart.md",
             "tasks": "tasks.md",
             "test-results": "test-results.md",
+            "validation": "validation.md",
             "analysis": "analysis.md",
             "report": "report.md",
         }[name]

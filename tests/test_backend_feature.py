@@ -54,6 +54,7 @@ async def test_happy_path_with_clarification(ts_env: WorkflowEnvironment, queue:
         "implement/T001#1",
         "implement/T002#1",
         "test#1",
+        "validate#1",
         "analyze#1",
         "deliver#1",
     ]
@@ -164,8 +165,10 @@ async def test_fix_loop_repairs_failing_tests(ts_env: WorkflowEnvironment, queue
         handle = await start(ts_env, fakes, request(), queue)
         result = await handle.result()
     assert result.state == "completed" and result.test_report and result.test_report.ok
-    assert fakes.phases()[-5:] == ["test#1", "fix#1", "test#2", "analyze#1", "deliver#1"]
-    fix = fakes.calls[-4]
+    assert fakes.phases()[-6:] == [
+        "test#1", "fix#1", "test#2", "validate#1", "analyze#1", "deliver#1"
+    ]  # fmt: skip
+    fix = fakes.calls[-5]
     assert fix.fix_reason == "tests" and fix.evidence_paths == ["specs/x/test-results.md"]
 
 
@@ -319,3 +322,36 @@ async def test_workflow_runs_parallel_tasks_together_and_redoes_conflicts_alone(
     # The conflicting task ran again, alone, on top of what merged.
     assert [(c.task_id, c.worktree, c.base_commit) for c in redo] == [("T002", False, "f" * 40)]
     assert [r.task_id for r in result.commits if r.phase == "implement"] == ["T001", "T002"]
+
+
+async def test_blocking_validation_findings_go_to_a_fix_round_with_their_evidence(
+    ts_env: WorkflowEnvironment, queue: str
+) -> None:
+    fakes = Fakes(clarify=False, validation_results=[2, 0])
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
+        handle = await start(ts_env, fakes, request(), queue)
+        result = await handle.result()
+    assert result.state == "completed" and result.validation and result.validation.passed
+    assert fakes.phases()[-7:] == [
+        "test#1", "validate#1", "fix#1", "test#2", "validate#2", "analyze#1", "deliver#1"
+    ]  # fmt: skip
+    fix = next(c for c in fakes.calls if c.phase == "fix")
+    assert fix.fix_reason == "validation" and fix.evidence_paths == ["specs/x/validation.md"]
+
+
+async def test_validation_still_blocking_after_the_rounds_asks_a_person(
+    ts_env: WorkflowEnvironment, queue: str
+) -> None:
+    fakes = Fakes(clarify=False, validation_results=[3])
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
+        handle = await start(ts_env, fakes, request(max_fix_rounds=1, gates=["delivery"]), queue)
+        esc = await open_request(handle, "escalation")
+        assert esc.title == "Validation finds 3 blocking finding(s) after 1 fix round(s)"
+        assert "specs/x/validation.md" in esc.body
+        await respond(handle, request_id=esc.id, answers={"Q1": "accept"})
+        gate = await open_request(handle, "approval")
+        assert "INFERRED" in gate.body and "FR-009" in gate.body
+        await respond(handle, request_id=gate.id, approved=True)
+        result = await handle.result()
+    assert result.state == "completed"
+    assert result.validation is not None and result.validation.blocking == 3

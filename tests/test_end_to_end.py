@@ -51,6 +51,10 @@ async def test_status_shows_completed_phases(clean_run: Run) -> None:
     assert status.usage.model_calls > 20 and status.usage.cost_usd == 0.0
     assert status.usage_by_phase["implement"].model_calls >= len(status.tasks)
     assert all(t.done for t in status.tasks)
+    # Black-box validation of the running service passed, every operation exercised.
+    v = status.validation
+    assert v is not None and v.passed, v
+    assert v.operations_checked == v.operations_total >= 10
 
 
 async def test_parallel_tasks_ran_side_by_side_and_merged_in_order(clean_run: Run) -> None:

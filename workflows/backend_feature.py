@@ -1,8 +1,8 @@
 """BackendFeatureWorkflow: the whole plan of one feature, deterministic and I/O-free.
 
 constitution → specify ⇄ clarify → [gate spec] → plan → [gate plan] → tasks →
-implement (task by task, ``[P]`` tasks side by side) → test ⇄ fix → analyze ⇄ fix
-→ [gate delivery] → deliver
+implement (task by task, ``[P]`` tasks side by side) → test ⇄ fix → validate ⇄ fix
+→ analyze ⇄ fix → [gate delivery] → deliver
 
 Every question to a person goes through the human-request desk
 (``workflows/human.py``); ``respond`` (update, validated; or signal, same checks)
@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         TaskItem,
         TestReport,
         Usage,
+        ValidationSummary,
         WorkspaceInfo,
     )
     from workflows import policy
@@ -76,6 +77,7 @@ class BackendFeatureWorkflow:
         self._usage_by_phase: dict[PhaseName, Usage] = {}
         self._invocations: dict[str, int] = {}
         self._test_report: TestReport | None = None
+        self._validation: ValidationSummary | None = None
         self._fix_rounds = 0
         self._budget = request.budget_usd
         self._message = ""
@@ -130,7 +132,7 @@ class BackendFeatureWorkflow:
         else:
             for task in self._tasks:
                 await self._implement(task)
-        await self._test_and_fix()
+        await self._verify()
         await self._analyze()
         await self._gate("delivery", self._rework)
         facts = DeliveryFacts(
@@ -139,6 +141,7 @@ class BackendFeatureWorkflow:
             fix_rounds=self._fix_rounds,
             answered_requests=self._desk.answered,
             test_report=self._test_report,
+            validation=self._validation,
             notes=self._message,
         )
         outcome = await self._phase("deliver", facts=facts)
@@ -246,6 +249,46 @@ class BackendFeatureWorkflow:
             rounds += 1
             await self._fix("tests", evidence=[report.output_path], guidance=guidance)
 
+    async def _verify(self, guidance: str | None = None) -> None:
+        """The evidence a feature works: its tests, then black-box validation of the service."""
+        await self._test_and_fix(guidance=guidance)
+        if workflow.patched("validate-phase"):
+            await self._validate_and_fix()
+
+    async def _validate_and_fix(self) -> None:
+        allowed = self._request.max_fix_rounds
+        rounds = 0
+        guidance: str | None = None
+        while True:
+            outcome = await self._phase("validate")
+            found = self._validation = outcome.validation
+            if found is None or found.passed:
+                return
+            if rounds >= allowed:
+                top = "\n".join(f"- {t}" for t in found.top)
+                choice, comment = await self._escalate_choice(
+                    phase="validate",
+                    title=f"Validation finds {found.blocking} blocking finding(s) after "
+                    f"{rounds} fix round(s)",
+                    body=(
+                        f"{found.blocking} blocking of {found.findings} finding(s); details and "
+                        f"reproducible requests in `{found.report_path}` on branch "
+                        f"`{self._branch()}`.\n\n{top}"
+                    ),
+                    options=[
+                        ("more", "Run more fix rounds (your comment guides the fix)"),
+                        ("accept", "Continue with the findings (recorded in the report)"),
+                        ("abort", "Stop the feature here"),
+                    ],
+                )
+                if choice == "accept":
+                    return
+                allowed += max(1, self._request.max_fix_rounds)
+                guidance = comment or guidance
+            rounds += 1
+            await self._fix("validation", evidence=outcome.artifacts, guidance=guidance)
+            await self._test_and_fix()
+
     async def _analyze(self) -> None:
         for round_ in range(policy.MAX_ANALYZE_FIX_ROUNDS + 1):
             outcome = await self._phase("analyze")
@@ -258,12 +301,12 @@ class BackendFeatureWorkflow:
                 )
                 return
             await self._fix("analysis", evidence=outcome.artifacts)
-            await self._test_and_fix()
+            await self._verify()
 
     async def _rework(self, comment: str) -> None:
         """A rejected delivery: fix with the reviewer's comment, then test and analyze again."""
         await self._fix("review", guidance=comment)
-        await self._test_and_fix(guidance=comment)
+        await self._verify(guidance=comment)
         await self._analyze()
 
     async def _fix(
@@ -277,17 +320,23 @@ class BackendFeatureWorkflow:
             return
         while True:
             where = f" (in `{self._ws.feature_dir}`)" if self._ws else ""
+            body = (
+                f"Review the {gate} on branch `{self._branch()}` at "
+                f"`{self._short(self._head)}`{where}. "
+                "Approve to continue, or reject with a comment saying what to change."
+            )
+            if gate == "delivery" and self._validation is not None and self._validation.inferred:
+                body += (
+                    "\n\nRequirements the model INFERRED (not asked for; confirm or reject): "
+                    + ", ".join(self._validation.inferred)
+                )
             response = await self._ask(
                 HumanRequest(
                     id="",
                     kind="approval",
                     phase=gate,
                     title=f"Approve the {gate} of {self._branch()}?",
-                    body=(
-                        f"Review the {gate} on branch `{self._branch()}` at "
-                        f"`{self._short(self._head)}`{where}. "
-                        "Approve to continue, or reject with a comment saying what to change."
-                    ),
+                    body=body,
                 )
             )
             if response.approved:
@@ -511,6 +560,7 @@ class BackendFeatureWorkflow:
             models={p: self._request.model_for(p) for p in PIPELINE},
             budget_usd=self._budget,
             test_report=self._test_report,
+            validation=self._validation,
             fix_rounds=self._fix_rounds,
             message=self._message,
         )
@@ -545,6 +595,7 @@ class BackendFeatureWorkflow:
             # Summaries stay in status; the result keeps the commit list short.
             commits=[r.model_copy(update={"summary": ""}) for r in self._completed],
             test_report=self._test_report,
+            validation=self._validation,
             usage=self._usage,
             usage_by_phase=dict(self._usage_by_phase),
             message=self._message,

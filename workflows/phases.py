@@ -48,6 +48,7 @@ PHASES: dict[PhaseName, PhaseDecl] = {
         _phase("implement", 45),  # per task
         _phase("test", 20),
         _phase("fix", 45, shown=False),
+        _phase("validate", 20),
         _phase("analyze", 20),
         _phase("deliver", 5),
     )

@@ -17,12 +17,12 @@ from temporalio import activity
 
 from activities.model_phase import PhaseActivity, layout_of
 from activities.pull_requests import PullRequestError, forge_for, how_to_open, open_pull_request
-from activities.speckit import parse_tasks
+from activities.report import ReportFacts, report_markdown
 from activities.workspace import Checkout
 from activities.workspace.git import git
 from contract import DeliveryFacts, PhaseInput, PhaseOutcome
 
-__all__ = ["DeliverPhase", "report_markdown", "phase_commits"]
+__all__ = ["DeliverPhase", "phase_commits"]
 
 log = logging.getLogger(__name__)
 
@@ -52,67 +52,14 @@ async def phase_commits(ws: Checkout, base: str) -> list[tuple[str, str, str, st
     return rows
 
 
-def report_markdown(
-    inp: PhaseInput, facts: DeliveryFacts, feature: str, tasks_text: str, commits: list
-) -> str:
-    tasks = parse_tasks(tasks_text)
-    done = sum(t.done for t in tasks)
-    t = facts.test_report
-    tests = (
-        f"- Tests: {t.passed} passed, {t.failed} failed, {t.errors} errors "
-        f"({'green' if t.ok else 'NOT green'}) — see `{t.output_path}`"
-        if t
-        else "- Tests: not run"
-    )
-    lines = [
-        f"# Implementation report: {inp.workspace.branch}",
-        "",
-        f"**Feature**: {feature}  ",
-        f"**Workflow**: `{inp.workflow_id}`  ",
-        f"**Branch**: `{inp.workspace.branch}` (from `{inp.workspace.base_commit[:10]}`)  ",
-        f"**Model**: `{inp.model}`",
-        "",
-        "## Outcome",
-        "",
-        f"- Tasks: {done}/{len(tasks)} done",
-        tests,
-        f"- Fix rounds: {facts.fix_rounds}",
-        f"- Human requests answered: {len(facts.answered_requests)}",
-        *([f"- Notes: {facts.notes}"] if facts.notes else []),
-        "",
-        "## Phases and commits",
-        "",
-        "| Phase | Task | Commit | Subject |",
-        "|---|---|---|---|",
-    ]
-    for sha, phase, task, subject in commits:
-        lines.append(f"| {phase} | {task} | `{sha[:10]}` | {subject.replace('|', '/')} |")
-    u = facts.usage
-    lines += [
-        "",
-        "## Model usage",
-        "",
-        f"- Calls: {u.model_calls} (+{u.replayed_calls} replayed from the run store)",
-        f"- Tokens: {u.input_tokens} in, {u.output_tokens} out, "
-        f"{u.cache_read_tokens} cache read, {u.cache_write_tokens} cache write",
-        f"- Model time: {u.model_seconds:.1f}s; cost: ${u.cost_usd:.4f}",
-        "",
-        "| Phase | Calls | Input | Output | Cost |",
-        "|---|---|---|---|---|",
-    ]
-    for phase, pu in facts.usage_by_phase.items():
-        lines.append(
-            f"| {phase} | {pu.model_calls} | {pu.input_tokens} | {pu.output_tokens} | ${pu.cost_usd:.4f} |"
-        )
-    lines += [
-        "",
-        "## Artifacts",
-        "",
-        f"- `{inp.workspace.feature_dir}/`: spec, plan, research, data model, contract, tasks, analysis",
-        f"- `{layout_of(inp).prompt_history_dir}/`: prompt history records",
-        "",
-    ]
-    return "\n".join(lines)
+async def changed_files(ws: Checkout, base: str) -> list[tuple[str, str]]:
+    """(status, path) of every file the feature changed since ``base``."""
+    out = await git(ws.root, "diff", "--name-status", "--no-renames", base, "HEAD")
+    return [(line[0], line[2:].strip()) for line in out.splitlines() if line.strip()]
+
+
+def _read(ws: Checkout, rel: str) -> str:
+    return ws.read(rel) if ws.exists(rel) else ""
 
 
 class DeliverPhase(PhaseActivity):
@@ -127,7 +74,23 @@ class DeliverPhase(PhaseActivity):
             path = layout.path("report")
             commits = await phase_commits(ws, inp.workspace.base_commit)
             feature = await self.services.workspaces.feature_text(inp)
-            report = report_markdown(inp, facts, feature, tasks_text, commits)
+            report = report_markdown(
+                ReportFacts(
+                    branch=inp.workspace.branch,
+                    base_commit=inp.workspace.base_commit,
+                    feature_dir=inp.workspace.feature_dir,
+                    workflow_id=inp.workflow_id,
+                    model=inp.model,
+                    feature=feature,
+                    tasks_text=tasks_text,
+                    commits=commits,
+                    contract_text=_read(ws, layout.path("contract")),
+                    validation_text=_read(ws, layout.path("validation")),
+                    changed=await changed_files(ws, inp.workspace.base_commit),
+                    prompt_history_dir=layout.prompt_history_dir,
+                ),
+                facts,
+            )
             ws.write(path, report)
             outcome = await self.commit(
                 ws,

@@ -7,6 +7,7 @@ login/registration operations, and resources from ``/things`` + ``/things/{id}``
 paths. Example::
 
     x-backforge:
+      app: app.main:app              # the ASGI application to serve (default app.main:app)
       identity:
         header: X-User-Id            # identity header; its value is the user id
         users: [alice, bob]          # values to act as two users (fresh ones if omitted)
@@ -83,6 +84,8 @@ class LoadConfig(_Strict):
 class BackforgeExtension(_Strict):
     """The ``x-backforge`` object (see the module docstring)."""
 
+    #: ``module:attribute`` of the ASGI application (Backforge serves it with uvicorn).
+    app: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
     identity: IdentityConfig | None = None
     public: list[str] = Field(default_factory=list)
     resources: list[ResourceConfig] = Field(default_factory=list)

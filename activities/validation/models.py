@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from contract import ValidationSummary
+
 __all__ = [
     "Severity",
     "Strength",
@@ -290,19 +292,3 @@ class ValidationReport(BaseModel):
             inferred=[r.id for r in self.requirements if r.strength is Strength.INFERRED][:20],
             report_path=report_path,
         )
-
-
-class ValidationSummary(BaseModel):
-    """What history carries about a validation: counts and a reference, never findings."""
-
-    passed: bool
-    blocking: int
-    findings: int
-    by_severity: dict[str, int] = Field(default_factory=dict)
-    operations_checked: int = 0
-    operations_total: int = 0
-    #: Up to three blocking checks with their endpoint, 100 characters each.
-    top: list[str] = Field(default_factory=list)
-    #: INFERRED requirement ids for the delivery gate to put before a person.
-    inferred: list[str] = Field(default_factory=list)
-    report_path: str | None = None

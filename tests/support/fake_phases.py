@@ -27,6 +27,7 @@ from contract import (
     TaskItem,
     TestReport,
     Usage,
+    ValidationSummary,
     WorkspaceInfo,
 )
 from tests.support.temporal import eventually, unique
@@ -68,6 +69,7 @@ class Fakes:
         cost: float = 0.0,
         escalate_task: str | None = None,
         block_phase: str | None = None,
+        validation_results: list[int] | None = None,
     ) -> None:
         self.clarify = clarify
         self.test_results = list(test_results or [True])
@@ -75,6 +77,8 @@ class Fakes:
         self.cost = cost
         self.escalate_task = escalate_task
         self.block_phase = block_phase
+        #: Blocking findings of each validate run (the last one repeats).
+        self.validation_results = list(validation_results or [0])
         self.calls: list[PhaseInput] = []
         self.resets: list[ResetInput] = []
         self.blocked = asyncio.Event()
@@ -133,6 +137,20 @@ class Fakes:
                 output_path="specs/x/test-results.md",
             )
             return self._outcome(inp, test_report=report)
+        if inp.phase == "validate":
+            blocking = (
+                self.validation_results.pop(0)
+                if len(self.validation_results) > 1
+                else self.validation_results[0]
+            )
+            summary = ValidationSummary(
+                passed=blocking == 0,
+                blocking=blocking,
+                findings=blocking + 1,
+                inferred=["FR-009"],
+                report_path="specs/x/validation.md",
+            )
+            return self._outcome(inp, validation=summary, artifacts=["specs/x/validation.md"])
         return self._outcome(inp)
 
     def activities(self) -> list:
@@ -142,7 +160,10 @@ class Fakes:
 
             return activity.defn(name=name)(fake)
 
-        phases = ("constitution", "specify", "plan", "tasks", "implement", "test", "fix", "analyze")
+        phases = (
+            "constitution", "specify", "plan", "tasks", "implement", "test", "fix", "validate",
+            "analyze",
+        )  # fmt: skip
         acts = [make(f"run_phase_{phase}") for phase in phases]
 
         @activity.defn(name="run_phase_deliver")

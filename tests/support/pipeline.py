@@ -167,7 +167,16 @@ def assert_delivered(run: Run, scratch: Path) -> None:
         "analysis.md",
         "report.md",
         "test-results.md",
+        "validation.md",
     ):
         assert (fd / name).is_file(), name
     assert (work / ".specify/memory/constitution.md").is_file()
+    report = (fd / "report.md").read_text()
+    for section in (
+        "## Confidence",
+        "## Rollout and rollback",
+        "### Rollback",
+        "Black-box validation: passed",
+    ):
+        assert section in report, section
     assert len(list((work / "history/prompts" / branch).glob("*.prompt.md"))) >= 10
