@@ -509,6 +509,48 @@ async def watch(session: Session, workflow_id: WorkflowId) -> int:
     return 0 if result.state == "completed" else EXIT_FAILED
 
 
+@command()
+async def validate(
+    session: Session,
+    *,
+    repo: Annotated[str, typer.Option(help="The repository: a local path or a git URL.")],
+    ref: Annotated[
+        str | None, typer.Option(help="Branch, tag or commit (default: the default branch).")
+    ] = None,
+    app: Annotated[
+        str | None,
+        typer.Option(
+            help="The ASGI app as module:attr (default: the contract's, else app.main:app)."
+        ),
+    ] = None,
+    contract: Annotated[
+        str | None,
+        typer.Option(
+            help="The OpenAPI contract, relative to the repo (default: the newest feature's)."
+        ),
+    ] = None,
+    markdown: Annotated[
+        Path | None, typer.Option(help="Write the findings, with reproducible requests, here.")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the full report here.")
+    ] = None,
+    max_examples: Annotated[int, typer.Option(help="Generated requests per operation.")] = 25,
+) -> int:
+    """Validate a running FastAPI service from outside: contract, security, SLA. No model."""
+    from cli.validate import run_validate  # lazy: brings in the sandbox and the checker
+
+    return await run_validate(
+        repo=repo,
+        ref=ref,
+        app=app,
+        contract=contract,
+        markdown=markdown,
+        json_out=json_out,
+        max_examples=max_examples,
+    )
+
+
 @command(help=DEMO_HELP)
 async def demo(
     session: Session,

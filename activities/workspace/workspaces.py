@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -151,6 +152,36 @@ class Workspaces:
         await cache.add_worktree(path, base)
         try:
             yield Checkout(path, cache=cache, base=base)
+        finally:
+            await cache.remove_worktree(path)
+
+    @contextlib.asynccontextmanager
+    async def snapshot(self, repo: str, ref: str | None = None) -> AsyncIterator[Checkout]:
+        """A worktree of ``repo`` at ``ref`` (a branch, tag or commit; default the remote's
+        default branch), for reading only; removed afterwards.
+
+        Raises:
+            WorkspaceError: ``ref`` is not on the remote.
+        """
+        cache = await self.cache(repo).ready()
+        refs = await ls_remote(cache.remote, "HEAD", "refs/heads/*", "refs/tags/*")
+        target = ref or refs.get("symref:HEAD") or "refs/heads/main"
+        name = next(
+            (c for c in (target, f"refs/heads/{target}", f"refs/tags/{target}") if c in refs), None
+        )
+        if name is not None:
+            sha = refs[name]
+            await cache.ensure_commit(sha, f"+{name}:{NAMESPACE}/snapshots/{ref_component(name)}")
+        elif re.fullmatch(r"[0-9a-f]{7,40}", target):
+            heads = f"+refs/heads/*:{NAMESPACE}/snapshots/heads/*"
+            await cache.fetch(heads)
+            sha = await git(cache.path, "rev-parse", "--verify", f"{target}^{{commit}}")
+        else:
+            raise WorkspaceError(f"{target!r} is not a branch, tag or commit of {repo}")
+        path = self.scratch / "attempts" / f"snapshot-{secrets.token_hex(4)}"
+        await cache.add_worktree(path, sha)
+        try:
+            yield Checkout(path, cache=cache, base=sha)
         finally:
             await cache.remove_worktree(path)
 

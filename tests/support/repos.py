@@ -63,7 +63,7 @@ def snapshot(repo: Path) -> dict[str, object]:
     }
     return {
         "files": files,
-        "head": git(repo, "symbolic-ref", "HEAD"),
+        "head": git(repo, "rev-parse", "--symbolic-full-name", "HEAD"),
         "head_commit": git(repo, "rev-parse", "HEAD"),
         "index": (repo / ".git" / "index").read_bytes(),
         "branches": git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads"),
