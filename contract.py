@@ -33,6 +33,7 @@ __all__ = [
     "SA_AWAITING_HUMAN",
     "SA_FEATURE",
     "SEARCH_ATTRIBUTES",
+    "REJECTED_ANSWER",
     "PhaseName",
     "Stage",
     "GateName",
@@ -105,6 +106,9 @@ GATES: tuple[GateName, ...] = get_args(GateName)
 FixReason = Literal["tests", "validation", "analysis", "review"]
 RequestKind = Literal["clarification", "escalation", "approval", "budget"]
 FeatureState = Literal["running", "waiting", "completed", "failed", "cancelled", "aborted"]
+
+#: The error type of an answer the ``respond`` update refuses (shown without a stack trace).
+REJECTED_ANSWER = "RejectedAnswer"
 
 SA_PHASE = SearchAttributeKey.for_keyword("BackforgePhase")
 SA_AWAITING_HUMAN = SearchAttributeKey.for_bool("BackforgeAwaitingHuman")
@@ -467,6 +471,8 @@ class FeatureStatus(BaseModel):
     tasks: list[TaskItem] = Field(default_factory=list)
     open_requests: list[HumanRequest] = Field(default_factory=list)
     answered_requests: list[str] = Field(default_factory=list)
+    #: The last answer sent by signal that could not be applied, and why.
+    last_ignored_answer: str | None = None
     usage: Usage = Field(default_factory=Usage)
     usage_by_phase: dict[PhaseName, Usage] = Field(default_factory=dict)
     models: dict[PhaseName, str] = Field(default_factory=dict)

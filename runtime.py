@@ -5,22 +5,28 @@ Kept free of activity imports so that starter-only processes stay light.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import temporalio.api.failure.v1
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadConverter
+from temporalio.exceptions import ApplicationError
 from temporalio.service import TLSConfig
 
-from contract import SEARCH_ATTRIBUTES
+from contract import REJECTED_ANSWER, SEARCH_ATTRIBUTES
 
 if TYPE_CHECKING:  # the testing module is heavy; only the embedded server needs it
     from temporalio.testing import WorkflowEnvironment
 
 __all__ = [
+    "DATA_CONVERTER",
+    "FailureConverter",
     "DEFAULT_ADDRESS",
     "DEFAULT_NAMESPACE",
     "DEFAULT_DATA_DIR",
@@ -30,6 +36,30 @@ __all__ = [
     "start_dev_server",
     "ui_url",
 ]
+
+
+class FailureConverter(DefaultFailureConverter):
+    """Temporal's failure converter, without a stack trace on a refused answer.
+
+    A person who sends an invalid ``respond`` update reads the refusal in the CLI, the
+    Temporal CLI or the UI; it says what to change, and worker file paths only confuse.
+    """
+
+    def to_failure(
+        self,
+        exception: BaseException,
+        payload_converter: PayloadConverter,
+        failure: temporalio.api.failure.v1.Failure,
+    ) -> None:
+        super().to_failure(exception, payload_converter, failure)
+        if isinstance(exception, ApplicationError) and exception.type == REJECTED_ANSWER:
+            failure.stack_trace = ""
+
+
+#: Pydantic payloads (every model in ``contract``) and the failure converter above.
+DATA_CONVERTER: DataConverter = dataclasses.replace(
+    pydantic_data_converter, failure_converter_class=FailureConverter
+)
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
@@ -63,7 +93,7 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
         return await Client.connect(
             address,
             namespace=namespace,
-            data_converter=pydantic_data_converter,
+            data_converter=DATA_CONVERTER,
             api_key=api_key,
             tls=tls,
         )
@@ -133,7 +163,7 @@ async def _start_local(
 
     return await WorkflowEnvironment.start_local(
         namespace=namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         port=port,
         ui=ui,
         ui_port=ui_port if ui else None,

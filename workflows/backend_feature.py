@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 with workflow.unsafe.imports_passed_through():
     from contract import (
+        REJECTED_ANSWER,
         SA_AWAITING_HUMAN,
         SA_PHASE,
         DeliveryFacts,
@@ -78,6 +79,7 @@ class BackendFeatureWorkflow:
         self._invocations: dict[str, int] = {}
         self._test_report: TestReport | None = None
         self._validation: ValidationSummary | None = None
+        self._clarified: list[tuple[str, str]] = []
         self._fix_rounds = 0
         self._budget = request.budget_usd
         self._message = ""
@@ -155,7 +157,10 @@ class BackendFeatureWorkflow:
         return self._result("completed", report_path=report, pull_request=outcome.pull_request)
 
     async def _specify(self, guidance: str | None = None) -> None:
-        outcome = await self._phase("specify", guidance=guidance)
+        # Every answer so far goes to every specify run, so a rework keeps them recorded.
+        outcome = await self._phase(
+            "specify", guidance=guidance, clarifications=list(self._clarified)
+        )
         rounds = 0
         while outcome.human_requests and rounds < policy.MAX_CLARIFICATION_ROUNDS:
             rounds += 1
@@ -166,8 +171,10 @@ class BackendFeatureWorkflow:
                 )
                 request.on_timeout = "recommended"
             response = await self._ask(request)
-            answers = self._desk.answered_text(request, response)
-            outcome = await self._phase("specify", clarifications=answers, guidance=guidance)
+            self._clarified += self._desk.answered_text(request, response)
+            outcome = await self._phase(
+                "specify", clarifications=list(self._clarified), guidance=guidance
+            )
 
     async def _implement(self, task: TaskItem) -> None:
         guidance: str | None = None
@@ -448,7 +455,8 @@ class BackendFeatureWorkflow:
 
     # ---- asking a person ----------------------------------------------------------
     async def _ask(self, request: HumanRequest) -> HumanResponse:
-        return await self._desk.ask(request, changed=self._refresh)
+        visible = workflow.patched("visible-waiting")
+        return await self._desk.ask(request, changed=self._refresh, visible=visible)
 
     async def _check_budget(self, phase: PhaseName) -> None:
         while self._budget is not None and self._usage.cost_usd >= self._budget:
@@ -512,14 +520,20 @@ class BackendFeatureWorkflow:
 
     @respond_update.validator
     def _validate_update(self, response: HumanResponse) -> None:
-        self._desk.validate(response)
+        try:
+            self._desk.validate(response)
+        except ValueError as err:  # the person reads this; no stack trace (runtime.py)
+            raise ApplicationError(str(err), type=REJECTED_ANSWER, non_retryable=True) from None
 
     @workflow.signal(name="respond")
     def respond_signal(self, response: HumanResponse) -> None:
         try:
             self._desk.accept(response)
         except ValueError as err:
+            # A signal has no reply: say why where people look (status, the UI's details).
             workflow.logger.warning("Ignored respond signal: %s", err)
+            self._desk.ignore(response, str(err))
+            self._refresh()
 
     # ---- stopping ------------------------------------------------------------------
     async def _stop(self, state: FeatureState, why: str) -> FeatureResult:
@@ -535,6 +549,9 @@ class BackendFeatureWorkflow:
             )
         self._state = state
         self._message = f"{why} Branch left at its last good commit {self._short(self._head)}."
+        if workflow.patched("honest-final-state"):
+            self._desk.withdraw_all()  # nobody can answer them any more
+            self._stage = "done"
         self._refresh()
         return self._result("aborted")
 
@@ -555,6 +572,7 @@ class BackendFeatureWorkflow:
             tasks=list(self._tasks),
             open_requests=list(self._desk.open.values()),
             answered_requests=list(self._desk.answered),
+            last_ignored_answer=self._desk.last_ignored,
             usage=self._usage,
             usage_by_phase=dict(self._usage_by_phase),
             models={p: self._request.model_for(p) for p in PIPELINE},

@@ -60,6 +60,8 @@ def current_details(status: FeatureStatus) -> str:
         lines.append(f"**Tests**: {t.counts} ({'green' if t.ok else 'not green'})")
     if status.message:
         lines += ["", status.message]
+    if status.last_ignored_answer:
+        lines += ["", f"**Last answer not applied**: {status.last_ignored_answer}"]
     for request in status.open_requests:
         lines += _request(request, status.workflow_id)
     return "\n".join(lines)

@@ -36,6 +36,8 @@ _ID_PREFIX: dict[RequestKind, str] = {
     "approval": "approve",
     "budget": "budget",
 }
+#: How long one visible wait's timer runs before it is simply started again.
+VISIBLE_WAIT = timedelta(days=1)
 #: What the desk does when a waiting request's timer fires.
 WakeAction = Literal["remind", "answer-recommended", "abort", "keep-waiting"]
 
@@ -103,6 +105,8 @@ class HumanDesk:
         self._seq = 0
         #: Money spent so far; a budget answer must name a limit above it.
         self.spent_usd = 0.0
+        #: The last answer that could not be applied, and why (shown to people).
+        self.last_ignored: str | None = None
 
     # ---- opening and waiting (workflow context) -----------------------------
     def file(self, request: HumanRequest, now: datetime) -> HumanRequest:
@@ -115,24 +119,35 @@ class HumanDesk:
         self.open[request.id] = request
         return request
 
-    async def ask(self, request: HumanRequest, *, changed: Callable[[], None]) -> HumanResponse:
+    async def ask(
+        self, request: HumanRequest, *, changed: Callable[[], None], visible: bool = False
+    ) -> HumanResponse:
         """Open ``request`` and wait until it is answered (or its deadline policy answers).
 
         ``changed`` is called whenever what a person sees changes (opened,
-        reminded, answered), so the workflow can refresh its visible state.
+        reminded, answered), so the workflow can refresh its visible state. With
+        ``visible``, the wait is always a timer whose summary names the request, so
+        the Temporal UI's timeline shows that the feature waits for a person.
 
         Raises:
             Aborted: The deadline passed and the request's policy is ``abort``.
         """
         self.file(request, workflow.now())
         changed()
+        summary = f"Waiting for you: {request.title} (answer {request.id})"[:200]
         while request.id not in self._responses:
+            timeout = self.next_wake(request, workflow.now())
+            if timeout is None and visible:
+                timeout = VISIBLE_WAIT
             try:
                 await workflow.wait_condition(
                     lambda: request.id in self._responses,
-                    timeout=self.next_wake(request, workflow.now()),
+                    timeout=timeout,
+                    timeout_summary=summary if visible else None,
                 )
             except TimeoutError:
+                if request.remind_every_s is None and request.deadline is None:
+                    continue  # only the visibility timer: wait on
                 action = self.on_wake(request, workflow.now())
                 if action == "abort":
                     raise Aborted(f"{request.id} was not answered by its deadline") from None
@@ -170,6 +185,14 @@ class HumanDesk:
             return "abort"
         request.deadline = None
         return "keep-waiting"
+
+    def ignore(self, response: HumanResponse, reason: str) -> None:
+        """Note an answer that came by signal and could not be applied (no reply channel)."""
+        self.last_ignored = f"{response.request_id}: {reason}"
+
+    def withdraw_all(self) -> None:
+        """Close every open request unanswered (the feature stopped)."""
+        self.open.clear()
 
     def close(self, request_id: str) -> HumanResponse:
         del self.open[request_id]
