@@ -24,6 +24,7 @@ from temporalio.common import SearchAttributeKey
 
 __all__ = [
     "TASK_QUEUE",
+    "SANDBOX_QUEUE_SUFFIX",
     "WORKFLOW_TYPE",
     "DEFAULT_MODEL",
     "MAX_FEATURE_CHARS",
@@ -65,6 +66,9 @@ __all__ = [
 ]
 
 TASK_QUEUE = "backforge"
+#: Sandboxed runs (tests, validation) go to ``<task queue><SANDBOX_QUEUE_SUFFIX>``: CPU-bound
+#: work with slots sized to the cores, apart from the model-bound work.
+SANDBOX_QUEUE_SUFFIX = "-sandbox"
 WORKFLOW_TYPE = "BackendFeatureWorkflow"
 DEFAULT_MODEL = "scripted:examples/bookmarks.yaml"
 MAX_FEATURE_CHARS = 4000

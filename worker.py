@@ -17,7 +17,6 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,11 +38,12 @@ from activities.phases.testing import TestPhase
 from activities.phases.validate import ValidatePhase
 from activities.services import Services
 from activities.workspace import WorkspaceError, Workspaces
-from contract import TASK_QUEUE
+from contract import SANDBOX_QUEUE_SUFFIX, TASK_QUEUE
 from runtime import DEFAULT_DATA_DIR, connect, start_dev_server
 from workflows.backend_feature import BackendFeatureWorkflow
+from workflows.phases import SANDBOXED_ACTIVITIES
 
-__all__ = ["activities", "build_worker", "main"]
+__all__ = ["WorkerGroup", "activities", "build_worker", "default_sandbox_slots", "main"]
 
 
 def activities(services: Services) -> list[Callable[..., Any]]:
@@ -65,14 +65,47 @@ def activities(services: Services) -> list[Callable[..., Any]]:
     ]
 
 
+#: Model-driven activities mostly wait on a model: many may be in flight per worker.
+DEFAULT_ACTIVITY_SLOTS = 64
+
+
+def default_sandbox_slots() -> int:
+    """Sandboxed runs use the CPU: one per core (at least one)."""
+    return max(1, os.cpu_count() or 1)
+
+
+class WorkerGroup:
+    """The pollers of one Backforge worker process, started and stopped together.
+
+    One polls the feature's task queue (the workflow and every model-driven or git
+    activity, with many slots); one polls ``<queue>-sandbox`` (test and validation runs
+    of generated code, with one slot per core). Either may be absent (``slots=0``) when
+    another process serves that queue.
+    """
+
+    def __init__(self, workers: list[Worker]) -> None:
+        self.workers = workers
+
+    async def __aenter__(self) -> WorkerGroup:
+        for worker in self.workers:
+            await worker.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for worker in reversed(self.workers):
+            await worker.__aexit__(*exc)  # type: ignore[arg-type]
+
+
 def build_worker(
     client: Client,
     *,
     task_queue: str = TASK_QUEUE,
     services: Services | None = None,
     activity_overrides: list[Callable[..., Any]] | None = None,
+    activity_slots: int = DEFAULT_ACTIVITY_SLOTS,
+    sandbox_slots: int | None = None,
     drain_seconds: float = 30.0,
-) -> Worker:
+) -> WorkerGroup:
     """A worker with the workflow and every activity registered.
 
     Args:
@@ -80,6 +113,9 @@ def build_worker(
             models and a fresh scratch directory of the worker's own.
         activity_overrides: Activities registered instead of the real ones with the same
             name (tests register fakes this way).
+        activity_slots: Concurrent activities on the feature queue (0: do not poll it).
+        sandbox_slots: Concurrent sandboxed runs on the sandbox queue (default one per
+            core; 0: do not poll it).
     """
     if services is None:
         scratch = Path(tempfile.mkdtemp(prefix="backforge-scratch-"))
@@ -88,16 +124,37 @@ def build_worker(
     registered = {_name(a): a for a in activities(services)}
     for fake in activity_overrides or []:
         registered[_name(fake)] = fake
-    return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[BackendFeatureWorkflow],
-        activities=list(registered.values()),
-        # Git and file work runs in threads from async activities.
-        activity_executor=ThreadPoolExecutor(max_workers=8),
-        max_concurrent_activities=8,
-        graceful_shutdown_timeout=timedelta(seconds=drain_seconds),
-    )
+    sandboxed = [a for n, a in registered.items() if n in SANDBOXED_ACTIVITIES]
+    other = [a for n, a in registered.items() if n not in SANDBOXED_ACTIVITIES]
+    slots = default_sandbox_slots() if sandbox_slots is None else sandbox_slots
+    shutdown = timedelta(seconds=drain_seconds)
+    workers = []
+    if activity_slots > 0:
+        workers.append(
+            Worker(
+                client,
+                task_queue=task_queue,
+                workflows=[BackendFeatureWorkflow],
+                activities=other,
+                max_concurrent_activities=activity_slots,
+                graceful_shutdown_timeout=shutdown,
+            )
+        )
+    if slots > 0:
+        workers.append(
+            Worker(
+                client,
+                task_queue=task_queue + SANDBOX_QUEUE_SUFFIX,
+                activities=sandboxed,
+                max_concurrent_activities=slots,
+                graceful_shutdown_timeout=shutdown,
+            )
+        )
+    if not workers:
+        raise ValueError(
+            "activity_slots and sandbox_slots are both 0: this worker would do nothing"
+        )
+    return WorkerGroup(workers)
 
 
 def _name(fn: Callable[..., Any]) -> str:
@@ -115,7 +172,12 @@ async def _run(args: argparse.Namespace) -> None:
         client = await connect(args.address, args.namespace)
     services = Services(workspaces=Workspaces(args.scratch or args.data_dir / "scratch"))
     worker = build_worker(
-        client, task_queue=args.task_queue, services=services, drain_seconds=args.drain_seconds
+        client,
+        task_queue=args.task_queue,
+        services=services,
+        activity_slots=args.activity_slots,
+        sandbox_slots=args.sandbox_slots,
+        drain_seconds=args.drain_seconds,
     )
 
     stop = asyncio.Event()
@@ -147,6 +209,19 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("BACKFORGE_SCRATCH") or None,
         help="this worker's own directory for repository caches and checkouts "
         "(default: <data-dir>/scratch; env BACKFORGE_SCRATCH)",
+    )
+    parser.add_argument(
+        "--activity-slots",
+        type=int,
+        default=DEFAULT_ACTIVITY_SLOTS,
+        help="concurrent model-driven and git activities (they mostly wait; 0: none here)",
+    )
+    parser.add_argument(
+        "--sandbox-slots",
+        type=int,
+        default=None,
+        help="concurrent sandboxed test and validation runs (default: one per core; 0: none "
+        "here, another worker serves the <queue>-sandbox queue)",
     )
     parser.add_argument("--drain-seconds", type=float, default=30.0)
     args = parser.parse_args(argv)

@@ -65,4 +65,17 @@ def test_test_report_is_ok_only_with_passes_and_no_failures() -> None:
 
 
 def test_phase_names_are_the_literal() -> None:
-    assert PHASE_NAMES[0] == "constitution" and "fix" in PHASE_NAMES and len(PHASE_NAMES) == 9
+    assert PHASE_NAMES[0] == "constitution" and {"fix", "validate"} <= set(PHASE_NAMES)
+
+
+def test_the_workflow_declares_every_phase_and_the_worker_registers_each() -> None:
+    from activities.services import Services
+    from activities.workspace import Workspaces
+    from worker import _name, activities
+    from workflows.phases import MERGE, PHASES, PREPARE, RESET, SANDBOXED_ACTIVITIES
+
+    assert tuple(PHASES) == PHASE_NAMES
+    declared = {p.activity for p in PHASES.values()} | {s.activity for s in (PREPARE, RESET, MERGE)}
+    registered = {_name(a) for a in activities(Services(workspaces=Workspaces()))}
+    assert declared == registered
+    assert SANDBOXED_ACTIVITIES == {"run_phase_test", "run_phase_validate"}

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         REJECTED_ANSWER,
         SA_AWAITING_HUMAN,
         SA_PHASE,
+        SANDBOX_QUEUE_SUFFIX,
         DeliveryFacts,
         FeatureRequest,
         FeatureResult,
@@ -393,6 +394,7 @@ class BackendFeatureWorkflow:
                 outcome = await workflow.execute_activity(
                     decl.activity,
                     args=[inp, facts] if facts is not None else [inp],
+                    task_queue=self._queue(decl.sandboxed),
                     start_to_close_timeout=decl.start_to_close,
                     heartbeat_timeout=self._heartbeat_timeout,
                     retry_policy=policy.PHASE_RETRY,
@@ -592,6 +594,13 @@ class BackendFeatureWorkflow:
                 [SA_PHASE.value_set(attrs[0]), SA_AWAITING_HUMAN.value_set(attrs[1])]
             )
         workflow.set_current_details(current_details(status))
+
+    @staticmethod
+    def _queue(sandboxed: bool) -> str | None:
+        """Sandboxed runs go to the sandbox queue; the rest to the workflow's own."""
+        if sandboxed and workflow.patched("sandbox-queue"):
+            return workflow.info().task_queue + SANDBOX_QUEUE_SUFFIX
+        return None
 
     def _branch(self) -> str:
         return self._ws.branch if self._ws else "(not yet created)"

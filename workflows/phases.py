@@ -12,7 +12,16 @@ from datetime import timedelta
 
 from contract import PHASE_NAMES, PhaseName
 
-__all__ = ["PhaseDecl", "StepDecl", "PHASES", "PIPELINE", "PREPARE", "RESET", "MERGE"]
+__all__ = [
+    "PhaseDecl",
+    "StepDecl",
+    "PHASES",
+    "PIPELINE",
+    "SANDBOXED_ACTIVITIES",
+    "PREPARE",
+    "RESET",
+    "MERGE",
+]
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,8 @@ class PhaseDecl:
     start_to_close: timedelta
     #: Listed as a step of the pipeline in ``status`` (``fix`` is a step inside others).
     shown: bool = True
+    #: Runs generated code on the CPU (the sandbox queue) rather than waiting on a model.
+    sandboxed: bool = False
 
 
 @dataclass(frozen=True)
@@ -34,8 +45,10 @@ class StepDecl:
     start_to_close: timedelta
 
 
-def _phase(name: PhaseName, minutes: int, *, shown: bool = True) -> PhaseDecl:
-    return PhaseDecl(name, f"run_phase_{name}", timedelta(minutes=minutes), shown)
+def _phase(
+    name: PhaseName, minutes: int, *, shown: bool = True, sandboxed: bool = False
+) -> PhaseDecl:
+    return PhaseDecl(name, f"run_phase_{name}", timedelta(minutes=minutes), shown, sandboxed)
 
 
 PHASES: dict[PhaseName, PhaseDecl] = {
@@ -46,14 +59,17 @@ PHASES: dict[PhaseName, PhaseDecl] = {
         _phase("plan", 30),
         _phase("tasks", 20),
         _phase("implement", 45),  # per task
-        _phase("test", 20),
+        _phase("test", 20, sandboxed=True),
         _phase("fix", 45, shown=False),
-        _phase("validate", 20),
+        _phase("validate", 20, sandboxed=True),
         _phase("analyze", 20),
         _phase("deliver", 5),
     )
 }
 assert tuple(PHASES) == PHASE_NAMES, "declare every phase of contract.PhaseName, in order"
+
+#: Activities the sandbox queue's workers run.
+SANDBOXED_ACTIVITIES = frozenset(p.activity for p in PHASES.values() if p.sandboxed)
 
 #: The phases ``status`` lists as the pipeline, in order.
 PIPELINE: tuple[PhaseName, ...] = tuple(name for name, p in PHASES.items() if p.shown)
