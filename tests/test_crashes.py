@@ -23,8 +23,9 @@ from contract import FeatureResult
 from tests.support.cluster import Cluster, tree
 from tests.support.git import git
 
-#: Documents naming the workflow or its commits (the report, prompt records) are left out.
-VARYING = ("report.md",)
+#: Documents naming the workflow, its commits or its paths, or timings (the report, the
+#: validation record, prompt records) are left out.
+VARYING = ("report.md", "validation.md")
 RANDOM_RUNS = 20
 RESULT_TIMEOUT_S = 180
 

@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.support.cluster import Cluster, tree
 
 #: Documents naming the workflow (the report) differ between any two features.
-VARYING = ("report.md",)
+VARYING = ("report.md", "validation.md")
 
 
 async def test_a_feature_survives_a_lost_worker_host(
