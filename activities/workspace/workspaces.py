@@ -252,11 +252,13 @@ class Workspaces:
         cache = await self.cache(inp.workspace.repo_path).ready()
         records = RemoteRecords(cache)
         prefix = f"{NAMESPACE}/runs/{ref_component(inp.workflow_id)}/{inp.run_key}"
-        earlier = {
-            ref.removeprefix(prefix + "/"): data
-            for ref, data in (await records.get(prefix)).items()
-            if not ref.removeprefix(prefix + "/").startswith(f"{attempt:03d}/")
-        }
+        earlier: dict[str, bytes] = {}
+        if attempt > 1:  # a first attempt has nothing earlier to replay or pay for
+            earlier = {
+                ref.removeprefix(prefix + "/"): data
+                for ref, data in (await records.get(prefix)).items()
+                if not ref.removeprefix(prefix + "/").startswith(f"{attempt:03d}/")
+            }
 
         async def write(new: dict[str, bytes]) -> None:
             await records.put({f"{prefix}/{name}": data for name, data in new.items()})

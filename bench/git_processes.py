@@ -1,0 +1,78 @@
+"""Git processes per feature: how many git commands one demo feature runs, by command.
+
+    python bench/git_processes.py
+
+Runs the demo feature (scripted model, a test double) on an embedded dev server with
+a ``git`` on PATH that notes each invocation before running the real git, and prints
+the count per git subcommand and per feature. The user's repository is a local path
+(the single-machine default), so pushes go to it directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from activities.services import Services  # noqa: E402
+from activities.workspace import Workspaces, init_repo  # noqa: E402
+from runtime import start_dev_server  # noqa: E402
+from tests.support.pipeline import run_pipeline  # noqa: E402
+
+SHIM = """#!/bin/sh
+{{ printf '%s' "$*" | tr '\\n' ' '; echo; }} >> "{log}"
+exec "{real}" "$@"
+"""
+
+
+async def main() -> None:
+    real = shutil.which("git")
+    assert real, "git is not installed"
+    with tempfile.TemporaryDirectory() as tmp:
+        shim_dir = Path(tmp) / "shim"
+        shim_dir.mkdir()
+        log = Path(tmp) / "git.log"
+        (shim_dir / "git").write_text(SHIM.format(log=log, real=real))
+        (shim_dir / "git").chmod(0o755)
+        env = await start_dev_server(data_dir=Path(tmp) / "data", port=None, ui=False)
+        try:
+            repo = Path(tmp) / "svc"
+            init_repo(repo)
+            os.environ["PATH"] = f"{shim_dir}{os.pathsep}{os.environ['PATH']}"
+            log.write_text("")
+            run = await run_pipeline(
+                env,
+                repo,
+                workflow_id="git-count",
+                services=Services(workspaces=Workspaces(Path(tmp) / "scratch")),
+            )
+        finally:
+            await env.shutdown()
+        lines = log.read_text().splitlines()
+    assert run.result.state == "completed", run.result.message
+    by = Counter(_subcommand(line) for line in lines)
+    calls = run.status.usage.model_calls
+    activities = len(run.status.completed) + 1  # + prepare
+    print(f"git processes for one demo feature: {len(lines)}")
+    print(f"  model calls {calls} (each recorded: 2 blob writes and 2 pushes)")
+    print(f"  phase and task steps {activities}")
+    for name, count in by.most_common():
+        print(f"  {name:<14} {count}")
+
+
+def _subcommand(line: str) -> str:
+    words = line.split()
+    i = 0
+    while i < len(words) and words[i] == "-c":
+        i += 2
+    return words[i] if i < len(words) else "?"
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
