@@ -16,6 +16,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
 from contract import SEARCH_ATTRIBUTES
+from telemetry.client import client_interceptors
 
 if TYPE_CHECKING:  # the testing module is heavy; only the embedded server needs it
     from temporalio.testing import WorkflowEnvironment
@@ -66,6 +67,7 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
             data_converter=pydantic_data_converter,
             api_key=api_key,
             tls=tls,
+            interceptors=client_interceptors(),
         )
     except RuntimeError as err:
         raise ConnectionError(
@@ -134,6 +136,7 @@ async def _start_local(
     return await WorkflowEnvironment.start_local(
         namespace=namespace,
         data_converter=pydantic_data_converter,
+        interceptors=client_interceptors(),
         port=port,
         ui=ui,
         ui_port=ui_port if ui else None,
