@@ -6,6 +6,7 @@ imported, so the CLI starts as fast as before.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from telemetry.config import trace_settings
@@ -25,11 +26,13 @@ def client_interceptors() -> list[Interceptor]:
     Raises:
         ValueError: ``BACKFORGE_TRACES`` has a value that is not understood.
     """
-    from telemetry import tracing
-
-    if not tracing.enabled() and not trace_settings().enabled:
-        return []
+    if not trace_settings().enabled:
+        loaded = sys.modules.get("telemetry.tracing")  # a provider handed in by a test
+        if loaded is None or not loaded.enabled():
+            return []
     from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    from telemetry import tracing
 
     tracing.configure_from_env()
     return [TracingInterceptor(tracing.tracer())] if tracing.enabled() else []

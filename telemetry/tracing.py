@@ -9,6 +9,7 @@ nothing when tracing is off (the default).
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 from collections.abc import Mapping, Sequence
 
@@ -75,8 +76,13 @@ def configure(
             ends (tests, short-lived commands).
         resource_attributes: Extra resource attributes.
     """
-    # Resource.create reads OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES, which win.
-    resource = Resource.create({SERVICE_NAME: service_name, **(resource_attributes or {})})
+    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME under what it
+    # is given, so the default name is given only when the environment names none.
+    named = os.environ.get("OTEL_SERVICE_NAME") or "service.name=" in os.environ.get(
+        "OTEL_RESOURCE_ATTRIBUTES", ""
+    )
+    given = {} if named else {SERVICE_NAME: service_name}
+    resource = Resource.create({**given, **(resource_attributes or {})})
     made = TracerProvider(resource=resource)
     for exporter in exporters:
         processor: SpanProcessor = (
