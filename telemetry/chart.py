@@ -30,12 +30,12 @@ PHASE_COLOURS = {
 }
 WAIT_COLOUR = "#DDDDDD"
 _OTHER = "#666666"
-_BAR_H, _GAP, _LABEL_W, _PLOT_W, _RIGHT_W = 22, 10, 220, 640, 110
+_BAR_H, _GAP, _LABEL_W, _PLOT_W, _RIGHT_W = 22, 10, 250, 640, 110
 
 
 def _label(feature: FeatureFigures) -> str:
     text = feature.feature or feature.workflow_id
-    return text if len(text) <= 34 else text[:33] + "…"
+    return text if len(text) <= 32 else text[:31] + "…"
 
 
 def _lead_time_svg(features: list[FeatureFigures]) -> str:
