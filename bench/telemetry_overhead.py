@@ -10,7 +10,8 @@ them; metrics runs also serve Prometheus on 127.0.0.1, scraped once at the end.
     .venv/bin/python bench/telemetry_overhead.py            # 3 rounds
     .venv/bin/python bench/telemetry_overhead.py --rounds 5
 
-Prints the median wall time per configuration, the span count of one feature (its
+Prints the median wall time and this process's CPU time per configuration (CPU time
+is what telemetry adds to; wall time on a shared machine is noisier), the span count of one feature (its
 trace, and everything the process exported while it ran, status queries included),
 and the metric names the worker's endpoint exposes.
 """
@@ -75,6 +76,7 @@ async def main(rounds: int) -> None:
         "traces+metrics": prometheus_runtime(metrics_port, host="127.0.0.1"),
     }
     times: dict[str, list[float]] = {c: [] for c in CONFIGS}
+    cpu: dict[str, list[float]] = {c: [] for c in CONFIGS}
     feature_spans: list[int] = []
     all_spans: list[int] = []
     with otlp_receiver() as receiver:
@@ -95,7 +97,7 @@ async def main(rounds: int) -> None:
                     interceptors=interceptors,
                     runtime=runtimes[config],
                 )
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 run = await run_pipeline(
                     SimpleNamespace(client=client),  # type: ignore[arg-type]
                     work / f"{config}-{round_}".replace("+", "-"),
@@ -104,8 +106,10 @@ async def main(rounds: int) -> None:
                 if provider is not None:
                     provider.force_flush(60_000)
                 elapsed = time.perf_counter() - started
+                cpu_s = time.process_time() - cpu_started
                 assert run.result.state == "completed", run.result.message
                 times[config].append(elapsed)
+                cpu[config].append(cpu_s)
                 if provider is not None:
                     spans = memory.get_finished_spans()
                     roots = [s for s in spans if s.name.startswith("StartWorkflow:")]
@@ -116,19 +120,27 @@ async def main(rounds: int) -> None:
                     all_spans.append(len(spans))
                     tracing.use_provider(None)
                     provider.shutdown()
-                print(f"round {round_ + 1} {config:<15} {elapsed:6.2f} s", flush=True)
+                print(
+                    f"round {round_ + 1} {config:<15} {elapsed:6.2f} s wall, {cpu_s:6.2f} s CPU",
+                    flush=True,
+                )
         received = len(receiver.spans)
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as page:
         text = page.read().decode()
     names = sorted({family.name for family in text_string_to_metric_families(text)})
     await env.shutdown()
 
-    base = statistics.median(times["off"])
-    print("\nconfiguration    median wall time   vs off   runs")
+    base, base_cpu = statistics.median(times["off"]), statistics.median(cpu["off"])
+    print("\nconfiguration    median wall   vs off   median CPU*   vs off   wall times")
     for config in CONFIGS:
-        median = statistics.median(times[config])
+        median, median_cpu = statistics.median(times[config]), statistics.median(cpu[config])
         runs = ", ".join(f"{t:.2f}" for t in times[config])
-        print(f"{config:<16} {median:8.2f} s      {100 * (median / base - 1):+5.1f}%   {runs}")
+        print(
+            f"{config:<16} {median:7.2f} s   {100 * (median / base - 1):+5.1f}%   "
+            f"{median_cpu:7.2f} s   {100 * (median_cpu / base_cpu - 1):+5.1f}%   {runs}"
+        )
+    print("* CPU of this process: client, worker, activities and exporters (not the server,")
+    print("  git or the sandboxed pytest runs)")
     print(
         f"\nspans in one feature's trace: {statistics.median(feature_spans):.0f} "
         f"(all spans exported during a run, status-query polling included: "
