@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["REPORT_HELP", "print_report", "report"]
 
-#: Terminal width from which features are one table row each.
-_WIDE = 140
+#: Columns a feature row needs besides its id (feature text, state, times, figures).
+_ROW_WIDTH = 130
 
 REPORT_HELP = (
     "The team's figures over a namespace's features: lead time per feature and phase, "
@@ -51,11 +51,12 @@ def _feature_table(team: TeamFigures) -> Table:
     from telemetry.formatting import duration, money
 
     table = Table(show_edge=False, pad_edge=False)
-    table.add_column("feature", overflow="ellipsis", no_wrap=True, ratio=1, min_width=20)
-    for name in ("id", "state", "lead time", "waiting", "asks", "tests 1st", "spec 1st"):
-        table.add_column(name, no_wrap=True)
+    table.add_column("feature", overflow="ellipsis", no_wrap=True, min_width=20, max_width=36)
+    table.add_column("id", no_wrap=True)
+    for name in ("state", "lead time", "waiting", "asks", "tests 1st", "spec 1st"):
+        table.add_column(name, no_wrap=True, min_width=len(name))
     for name in ("fixes", "cost", "tasks"):
-        table.add_column(name, justify="right", no_wrap=True)
+        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
     for f in team.features:
         table.add_row(
             Text(f.feature or "-"),
@@ -76,14 +77,14 @@ def _feature_table(team: TeamFigures) -> Table:
 def print_report(out: Console, team: TeamFigures) -> None:
     """The report as rich tables: features, phases, then the figures that sum them up."""
     from telemetry.chart import summary_lines
-    from telemetry.formatting import duration, money
+    from telemetry.formatting import days, duration, money
 
-    period = f"last {team.since_days:g} days" if team.since_days else "all time"
+    period = f"last {days(team.since_days)}" if team.since_days else "all time"
     out.print(Text(f"Features in namespace {team.namespace}, {period}", style="bold"))
     if not team.features:
         out.print(Text("No feature workflows in this period.", style="dim"))
         return
-    if out.width >= _WIDE:
+    if out.width >= max(len(f.workflow_id) for f in team.features) + _ROW_WIDTH:
         out.print(_feature_table(team))
     else:  # two lines per feature, so the feature's text is never squeezed out
         for f in team.features:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 
 from telemetry.figures import FeatureFigures, TeamFigures
-from telemetry.formatting import duration, money, percent
+from telemetry.formatting import days, duration, money, percent
 
 __all__ = ["PHASE_COLOURS", "WAIT_COLOUR", "render_html", "summary_lines"]
 
@@ -168,7 +168,7 @@ svg text.axis { fill: #555; }
 
 def render_html(team: TeamFigures) -> str:
     """The whole report page for ``team``."""
-    period = f"the last {team.since_days:g} days" if team.since_days else "all time"
+    period = f"the last {days(team.since_days)}" if team.since_days else "all time"
     summary = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in summary_lines(team))
     chart = (
         _lead_time_svg(team.features) + f'<p class="legend">{_legend(team.features)}</p>'

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["duration", "money", "percent"]
+__all__ = ["days", "duration", "money", "percent"]
 
 
 def duration(seconds: float | None) -> str:
@@ -32,3 +32,8 @@ def money(usd: float | None) -> str:
     if usd is None:
         return "-"
     return f"${usd:.2f}" if usd >= 1 else f"${usd:.4f}"
+
+
+def days(count: float) -> str:
+    """``1 day``, ``7 days``, ``0.5 days``."""
+    return f"{count:g} day" if count == 1 else f"{count:g} days"
