@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import TLSConfig
 
 from contract import REJECTED_ANSWER, SEARCH_ATTRIBUTES
+from telemetry.client import client_interceptors
 
 if TYPE_CHECKING:  # the testing module is heavy; only the embedded server needs it
     from temporalio.testing import WorkflowEnvironment
@@ -96,6 +97,7 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
             data_converter=DATA_CONVERTER,
             api_key=api_key,
             tls=tls,
+            interceptors=client_interceptors(),
         )
     except RuntimeError as err:
         raise ConnectionError(
@@ -164,6 +166,7 @@ async def _start_local(
     return await WorkflowEnvironment.start_local(
         namespace=namespace,
         data_converter=DATA_CONVERTER,
+        interceptors=client_interceptors(),
         port=port,
         ui=ui,
         ui_port=ui_port if ui else None,

@@ -40,6 +40,7 @@ from activities.services import Services
 from activities.workspace import WorkspaceError, Workspaces
 from contract import SANDBOX_QUEUE_SUFFIX, TASK_QUEUE
 from runtime import DEFAULT_DATA_DIR, connect, start_dev_server
+from telemetry import install_prometheus, instrument_services, worker_interceptors
 from workflows.backend_feature import BackendFeatureWorkflow
 from workflows.phases import SANDBOXED_ACTIVITIES
 
@@ -120,6 +121,7 @@ def build_worker(
     if services is None:
         scratch = Path(tempfile.mkdtemp(prefix="backforge-scratch-"))
         services = Services(workspaces=Workspaces(scratch))
+    services = instrument_services(services)
     services.workspaces.claim()
     registered = {_name(a): a for a in activities(services)}
     for fake in activity_overrides or []:
@@ -128,6 +130,7 @@ def build_worker(
     other = [a for n, a in registered.items() if n not in SANDBOXED_ACTIVITIES]
     slots = default_sandbox_slots() if sandbox_slots is None else sandbox_slots
     shutdown = timedelta(seconds=drain_seconds)
+    interceptors = worker_interceptors(client)
     workers = []
     if activity_slots > 0:
         workers.append(
@@ -138,6 +141,7 @@ def build_worker(
                 activities=other,
                 max_concurrent_activities=activity_slots,
                 graceful_shutdown_timeout=shutdown,
+                interceptors=interceptors,
             )
         )
     if slots > 0:
@@ -148,6 +152,7 @@ def build_worker(
                 activities=sandboxed,
                 max_concurrent_activities=slots,
                 graceful_shutdown_timeout=shutdown,
+                interceptors=interceptors,
             )
         )
     if not workers:
@@ -224,13 +229,22 @@ def main(argv: list[str] | None = None) -> int:
         "here, another worker serves the <queue>-sandbox queue)",
     )
     parser.add_argument("--drain-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("BACKFORGE_METRICS_PORT") or 0) or None,
+        help="serve Prometheus metrics (Temporal's and Backforge's) on this port at /metrics "
+        "(default: off; env BACKFORGE_METRICS_PORT). Traces: see telemetry/config.py",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
+        if args.metrics_port:
+            install_prometheus(args.metrics_port)
         asyncio.run(_run(args))
-    except (ConnectionError, WorkspaceError) as err:
+    except (ConnectionError, WorkspaceError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

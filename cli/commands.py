@@ -577,3 +577,6 @@ async def demo(
     return await run_demo(
         session, yes=yes, repo=repo, gates=gates, model=model, data_dir=data_dir, feature=feature
     )
+
+
+import cli.report  # noqa: E402, F401  (registers the `report` command)

@@ -78,4 +78,4 @@ def test_the_workflow_declares_every_phase_and_the_worker_registers_each() -> No
     declared = {p.activity for p in PHASES.values()} | {s.activity for s in (PREPARE, RESET, MERGE)}
     registered = {_name(a) for a in activities(Services(workspaces=Workspaces()))}
     assert declared == registered
-    assert SANDBOXED_ACTIVITIES == {"run_phase_test", "run_phase_validate"}
+    assert {"run_phase_test", "run_phase_validate"} == SANDBOXED_ACTIVITIES

@@ -322,7 +322,7 @@ def test_temporal_binary_is_installed_by_the_dependencies() -> None:
 def test_compose_services_ports_volumes() -> None:
     spec = compose()
     services = spec["services"]
-    assert set(services) == {"temporal", "worker"}
+    assert set(services) == {"temporal", "worker", "prometheus"}
     temporal, worker = services["temporal"], services["worker"]
     assert temporal["image"] == worker["image"], "the dev server runs from our image"
     build = worker["build"]

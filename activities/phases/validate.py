@@ -20,6 +20,7 @@ from activities.heartbeat import keep_alive
 from activities.model_phase import PhaseActivity, layout_of
 from activities.validation.sandboxed import validate_checkout
 from contract import PhaseInput, PhaseOutcome, ValidationSummary
+from telemetry import metrics
 
 __all__ = ["ValidatePhase"]
 
@@ -75,6 +76,10 @@ class ValidatePhase(PhaseActivity):
                 text += f"\n```text\n{done.service_log.strip()[-6000:]}\n```\n"
             ws.write(path, text)
             summary = done.report.summary(report_path=path)
+            metrics.record_findings(
+                metrics.Finding("validation", f.severity.value, f.blocking)
+                for f in done.report.findings
+            )
             counts = f"{summary.blocking} blocking of {summary.findings} finding(s)"
             return await self.commit(
                 ws,

@@ -39,6 +39,7 @@ from activities.sandbox.plan import (
     check_env_names,
     plan_run,
 )
+from telemetry.spans import SandboxSpan
 
 __all__ = [
     "run_sandboxed",
@@ -110,6 +111,7 @@ class Running:
         self.timed_out = False
         self.closed = False
         self.result: CommandResult | None = None
+        self.span: SandboxSpan | None = None
 
     @property
     def pid(self) -> int | None:
@@ -129,6 +131,9 @@ class Running:
             "records_fd": chan_w if chan_w >= 0 else None,
             "parent": os.getpid(),
         }
+        self.span = SandboxSpan(
+            self.plan.argv, timeout_s=self.plan.limits.timeout_s, network=self.plan.limits.network
+        )
         try:
             self.started = time.monotonic()
             self.transport, _ = await loop.subprocess_exec(
@@ -137,7 +142,8 @@ class Running:
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 start_new_session=True, pass_fds=fds, cwd="/", env={},
             )  # fmt: skip
-        except BaseException:
+        except BaseException as err:
+            self.span.end(error=err)
             for fd in (report_r, chan_r):
                 if fd >= 0:
                     os.close(fd)
@@ -200,6 +206,8 @@ class Running:
                 await asyncio.wait_for(asyncio.shield(self.channel_task), _DRAIN_TIMEOUT_S)
             self.channel_stream.stopped.set()
         self.result = self._result()
+        if self.span is not None:
+            self.span.end(self.result)
         return self.result
 
     def _result(self) -> CommandResult:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from activities.workspace.files import WorkspaceError
 from activities.workspace.git import GitError, git, git_sync, run_git
+from telemetry.spans import push_span
 
 __all__ = [
     "Remote",
@@ -229,6 +230,11 @@ async def push(repo_dir: Path, remote: Remote, updates: list[RefUpdate]) -> None
         PushRejected: A lease did not hold (the message names the ref).
         RemoteUnreachable: The remote could not be written.
     """
+    with push_span(remote.url, [u.ref for u in updates]):
+        await _push(repo_dir, remote, updates)
+
+
+async def _push(repo_dir: Path, remote: Remote, updates: list[RefUpdate]) -> None:
     args = ["push", "--quiet", "--porcelain", "--atomic", remote.url]
     for u in updates:
         if u.expected is None:
