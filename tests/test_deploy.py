@@ -328,6 +328,7 @@ def test_compose_services_ports_volumes() -> None:
     build = worker["build"]
     assert (COMPOSE.parent / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
     assert {"7233:7233", "8233:8233"} <= set(temporal["ports"])
+    assert worker["deploy"]["replicas"] >= 2, "several workers share the work"
     named = set(spec["volumes"])
     data = [v for v in temporal["volumes"] if v.split(":")[1] == "/data"]
     assert data and data[0].split(":")[0] in named, "/data must be a named volume"
@@ -419,26 +420,27 @@ def test_compose_temporal_command_serves_and_passes_its_healthcheck(tmp_path: Pa
 def test_k8s_objects_fit_together() -> None:
     assert K8S_FILES
     docs = k8s_docs()
-    assert {d["kind"] for d in docs} == {
-        "Namespace", "ConfigMap", "PersistentVolumeClaim", "Deployment",
-    }  # fmt: skip
+    assert {d["kind"] for d in docs} == {"Namespace", "ConfigMap", "Deployment"}
     (namespace,) = k8s_kind("Namespace")
     name = namespace["metadata"]["name"]
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
     assert all(d["metadata"]["namespace"] == name for d in docs if d["kind"] != "Namespace")
     (deployment,) = k8s_kind("Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    # Several replicas, rolled one by one: they share nothing (no shared or persistent volume).
+    assert spec["replicas"] >= 3 and spec["strategy"]["type"] == "RollingUpdate"
     labels = spec["template"]["metadata"]["labels"]
     assert spec["selector"]["matchLabels"].items() <= labels.items()
     assert spec["template"]["spec"]["terminationGracePeriodSeconds"] > 30  # the drain
-    claims = {d["metadata"]["name"] for d in k8s_kind("PersistentVolumeClaim")}
-    volumes = spec["template"]["spec"]["volumes"]
-    assert {v["persistentVolumeClaim"]["claimName"] for v in volumes} <= claims
+    volumes = {v["name"]: v for v in spec["template"]["spec"]["volumes"]}
+    assert not any("persistentVolumeClaim" in v for v in volumes.values())
+    assert "emptyDir" in volumes["scratch"], "the scratch area is a local cache only"
     container = worker_container()
     assert "command" not in container and "args" not in container, "runs the image's CMD"
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-    assert mounts == {v["name"]: "/repos" for v in volumes}
+    assert mounts["scratch"] == "/scratch"
+    (configmap,) = k8s_kind("ConfigMap")
+    assert configmap["data"]["BACKFORGE_SCRATCH"] == "/scratch"
 
 
 def test_k8s_configmap_and_secret_references() -> None:
@@ -603,4 +605,4 @@ def test_kubernetes_schema(version: str) -> None:
 def test_compose_schema() -> None:
     compose_spec = pytest.importorskip("compose_spec", reason="pip install compose-spec")
     parsed = compose_spec.PyCompose.from_yaml(COMPOSE.read_text())
-    assert sorted(parsed.service_names()) == ["temporal", "worker"]
+    assert sorted(parsed.service_names()) == ["prometheus", "temporal", "worker"]
