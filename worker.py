@@ -36,6 +36,7 @@ from activities.phases.specify import SpecifyPhase
 from activities.phases.tasks import TasksPhase
 from activities.phases.testing import TestPhase
 from activities.phases.validate import ValidatePhase
+from activities.sandbox import sweep
 from activities.services import Services
 from activities.workspace import WorkspaceError, Workspaces
 from contract import SANDBOX_QUEUE_SUFFIX, TASK_QUEUE
@@ -123,6 +124,8 @@ def build_worker(
         services = Services(workspaces=Workspaces(scratch))
     services = instrument_services(services)
     services.workspaces.claim()
+    for cleaned in sweep():  # what a killed worker's sandboxed runs left behind
+        logging.getLogger(__name__).info("sandbox sweep: %s", cleaned)
     registered = {_name(a): a for a in activities(services)}
     for fake in activity_overrides or []:
         registered[_name(fake)] = fake
