@@ -148,9 +148,11 @@ exit 0
 class Gate:
     """A model wrapper (test double) that can hold one scripted call until released."""
 
-    def __init__(self, inner: Model) -> None:
+    def __init__(self, inner: Model, *, latency: float = 0.0) -> None:
         self.inner = inner
         self.model_id = inner.model_id
+        #: Seconds every call takes (as a real model's would).
+        self.latency = latency
         self.hold_key: tuple[str, int] | None = None
         self.reached = threading.Event()
         self.release = threading.Event()
@@ -162,6 +164,8 @@ class Gate:
         if self.hold_key == (key, turn):
             self.reached.set()
             await asyncio.to_thread(self.release.wait, 60)
+        if self.latency:
+            await asyncio.sleep(self.latency)
         response = await self.inner.request(request)
         self.answered[key] += 1
         return response
@@ -231,7 +235,17 @@ def _suppress_lookup() -> contextlib.suppress:
 class Cluster:
     """A git daemon, a counting model server and ``workers`` worker processes."""
 
-    def __init__(self, env: WorkflowEnvironment, base: Path, *, workers: int = 2) -> None:
+    def __init__(
+        self,
+        env: WorkflowEnvironment,
+        base: Path,
+        *,
+        workers: int = 2,
+        latency: float = 0.0,
+        transcript: Path = TINY,
+    ) -> None:
+        self.latency = latency
+        self.transcript = transcript
         self.client: Client = env.client
         self.base = base
         self.daemon = GitDaemon(base / "remotes")
@@ -259,7 +273,7 @@ class Cluster:
     def __enter__(self) -> Cluster:
         self.daemon.__enter__()
         self.wire.__enter__()
-        self.gate = Gate(ScriptedModel(str(TINY)))
+        self.gate = Gate(ScriptedModel(str(self.transcript)), latency=self.latency)
         self.gate.model_id = MODEL
         self.wire.play(self.gate)
         for w in self.workers:
