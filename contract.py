@@ -44,6 +44,7 @@ __all__ = [
     "Compact",
     "Usage",
     "AgentBudget",
+    "GatePolicy",
     "FeatureRequest",
     "WorkspaceInfo",
     "TaskItem",
@@ -185,6 +186,21 @@ class AgentBudget(Compact):
     max_seconds: int = Field(default=1800, ge=10)
 
 
+class GatePolicy(Compact):
+    """When a gate approves itself instead of asking a person (for unattended runs).
+
+    Every condition set must hold; otherwise the gate asks a person as usual. Tests and
+    findings only count at the delivery gate (the spec and plan gates come before them).
+    """
+
+    #: The money spent so far must be under this.
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    #: The last test run is green (delivery gate).
+    require_green_tests: bool = True
+    #: No blocking validation or analysis finding is left (delivery gate).
+    require_no_blocking_findings: bool = True
+
+
 class FeatureRequest(BaseModel):
     """What a user asks for: the workflow's only input, and the one place it is validated."""
 
@@ -198,6 +214,8 @@ class FeatureRequest(BaseModel):
     #: Per-phase model overrides, e.g. ``{"tasks": "openai:gpt-5-mini"}``.
     phase_models: dict[PhaseName, str] = Field(default_factory=dict)
     gates: list[GateName] = Field(default_factory=list)
+    #: Gates that approve themselves when their policy's conditions hold.
+    auto_gates: dict[GateName, GatePolicy] = Field(default_factory=dict)
     max_fix_rounds: int = Field(default=2, ge=0, le=10)
     budget_usd: float | None = Field(default=None, gt=0)
     #: Seconds before an unanswered clarification takes the recommended answers
@@ -512,6 +530,8 @@ class DeliveryFacts(Compact):
     answered_requests: list[str] = Field(default_factory=list)
     test_report: TestReport | None = None
     validation: ValidationSummary | None = None
+    #: Gates a policy approved without a person, and why.
+    gate_decisions: list[str] = Field(default_factory=list)
     notes: str = ""
 
 

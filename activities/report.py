@@ -188,6 +188,7 @@ def report_markdown(facts: ReportFacts, delivery: DeliveryFacts) -> str:
         validation,
         f"- Fix rounds: {delivery.fix_rounds}",
         f"- Human requests answered: {len(delivery.answered_requests)}",
+        *[f"- Gate: {d}" for d in delivery.gate_decisions],
         *([f"- Notes: {delivery.notes}"] if delivery.notes else []),
         "",
         "## Confidence",

@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from contract import (
     FeatureResult,
+    GatePolicy,
     HumanResponse,
     MergeInput,
     MergeResult,
@@ -476,3 +477,40 @@ async def test_an_aborted_feature_withdraws_its_open_requests_and_escalations_ar
         final = await handle.query(BackendFeatureWorkflow.status)
     assert result.state == "aborted"
     assert final.state == "aborted" and final.open_requests == [] and final.phase == "done"
+
+
+async def test_a_gate_policy_approves_unattended_when_its_conditions_hold(
+    ts_env: WorkflowEnvironment, queue: str
+) -> None:
+    fakes = Fakes(clarify=False)
+    policy = {"delivery": GatePolicy(max_cost_usd=5)}
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
+        handle = await start(ts_env, fakes, request(gates=["delivery"], auto_gates=policy), queue)
+        result = await handle.result()
+        desc = await handle.describe()
+        final = await handle.query(BackendFeatureWorkflow.status)
+    assert result.state == "completed"
+    assert final.answered_requests == []  # nobody was asked
+    memo = await desc.memo_value("backforge_gate_decisions")
+    assert memo == [f"delivery gate at {final.completed[-2].commit[:10]}: approved by policy"]
+    deliver = fakes.deliveries[-1]
+    assert deliver.gate_decisions == memo
+
+
+async def test_a_gate_policy_asks_a_person_when_a_condition_fails(
+    ts_env: WorkflowEnvironment, queue: str
+) -> None:
+    fakes = Fakes(clarify=False, validation_results=[2], cost=1.0)
+    policy = {"delivery": GatePolicy(max_cost_usd=3)}
+    req = request(gates=["delivery"], auto_gates=policy, max_fix_rounds=0)
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
+        handle = await start(ts_env, fakes, req, queue)
+        esc = await open_request(handle, "escalation")
+        await respond(handle, request_id=esc.id, answers={"Q1": "accept"})
+        gate = await open_request(handle, "approval")
+        await respond(handle, request_id=gate.id, approved=True)
+        result = await handle.result()
+    assert result.state == "completed"
+    (decision,) = fakes.deliveries[-1].gate_decisions
+    assert "asked a person" in decision
+    assert "spent is not under $3.00" in decision and "blocking findings remain" in decision

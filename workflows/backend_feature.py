@@ -81,6 +81,8 @@ class BackendFeatureWorkflow:
         self._test_report: TestReport | None = None
         self._validation: ValidationSummary | None = None
         self._clarified: list[tuple[str, str]] = []
+        self._gate_decisions: list[str] = []
+        self._analysis_blocking = 0
         self._fix_rounds = 0
         self._budget = request.budget_usd
         self._message = ""
@@ -145,6 +147,7 @@ class BackendFeatureWorkflow:
             answered_requests=self._desk.answered,
             test_report=self._test_report,
             validation=self._validation,
+            gate_decisions=self._gate_decisions,
             notes=self._message,
         )
         outcome = await self._phase("deliver", facts=facts)
@@ -300,6 +303,7 @@ class BackendFeatureWorkflow:
     async def _analyze(self) -> None:
         for round_ in range(policy.MAX_ANALYZE_FIX_ROUNDS + 1):
             outcome = await self._phase("analyze")
+            self._analysis_blocking = outcome.blocking_findings
             if outcome.blocking_findings == 0:
                 return
             if round_ == policy.MAX_ANALYZE_FIX_ROUNDS:
@@ -327,6 +331,8 @@ class BackendFeatureWorkflow:
         if gate not in self._request.gates:
             return
         while True:
+            if self._policy_approves(gate):
+                return
             where = f" (in `{self._ws.feature_dir}`)" if self._ws else ""
             body = (
                 f"Review the {gate} on branch `{self._branch()}` at "
@@ -350,6 +356,29 @@ class BackendFeatureWorkflow:
             if response.approved:
                 return
             await rework(response.comment or "")
+
+    def _policy_approves(self, gate: GateName) -> bool:
+        """Whether the gate's policy approves now; the decision is recorded either way."""
+        policy_ = self._request.auto_gates.get(gate)
+        if policy_ is None:
+            return False
+        unmet = []
+        spent = self._usage.cost_usd
+        if policy_.max_cost_usd is not None and spent >= policy_.max_cost_usd:
+            unmet.append(f"${spent:.2f} spent is not under ${policy_.max_cost_usd:.2f}")
+        if gate == "delivery":
+            t, v = self._test_report, self._validation
+            if policy_.require_green_tests and not (t is not None and t.ok):
+                unmet.append("the tests are not green")
+            if policy_.require_no_blocking_findings and (
+                (v is not None and not v.passed) or self._analysis_blocking
+            ):
+                unmet.append("blocking findings remain")
+        verdict = "approved by policy" if not unmet else "asked a person: " + "; ".join(unmet)
+        self._gate_decisions.append(f"{gate} gate at {self._short(self._head)}: {verdict}")
+        # Recorded in history (the memo), visible in the UI's Memo and in the report.
+        workflow.upsert_memo({"backforge_gate_decisions": list(self._gate_decisions)})
+        return not unmet
 
     # ---- running one phase ------------------------------------------------------
     async def _phase(

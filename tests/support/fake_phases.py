@@ -80,6 +80,7 @@ class Fakes:
         #: Blocking findings of each validate run (the last one repeats).
         self.validation_results = list(validation_results or [0])
         self.calls: list[PhaseInput] = []
+        self.deliveries: list[DeliveryFacts] = []
         self.resets: list[ResetInput] = []
         self.blocked = asyncio.Event()
         self.commits = 0
@@ -169,6 +170,7 @@ class Fakes:
         @activity.defn(name="run_phase_deliver")
         async def deliver(inp: PhaseInput, facts: DeliveryFacts) -> PhaseOutcome:
             self.calls.append(inp)
+            self.deliveries.append(facts)
             return self._outcome(inp, artifacts=[f"{inp.workspace.feature_dir}/report.md"])
 
         @activity.defn(name="prepare_workspace")
