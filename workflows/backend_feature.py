@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
@@ -60,6 +61,17 @@ with workflow.unsafe.imports_passed_through():
     from workflows.scheduling import batches
 
 __all__ = ["BackendFeatureWorkflow"]
+
+
+@dataclass
+class _Verdict:
+    """What a check (tests, validation) found, and how to ask a person if it persists."""
+
+    passed: bool
+    evidence: list[str] = field(default_factory=list)
+    #: ``{rounds}`` is filled with the fix rounds run so far.
+    title: str = ""
+    body: str = ""
 
 
 @workflow.defn
@@ -232,33 +244,23 @@ class BackendFeatureWorkflow:
                 await self._implement(task)
 
     async def _test_and_fix(self, guidance: str | None = None) -> None:
-        allowed = self._request.max_fix_rounds
-        rounds = 0
-        while True:
-            report = (await self._phase("test")).test_report
-            self._test_report = report
+        async def run_tests() -> _Verdict:
+            report = self._test_report = (await self._phase("test")).test_report
             if report is None or report.ok:
-                return
-            if rounds >= allowed:
-                choice, comment = await self._escalate_choice(
-                    phase="test",
-                    title=f"Tests still fail after {rounds} fix round(s)",
-                    body=(
-                        f"{report.counts}. Output: `{report.output_path}` on branch "
-                        f"`{self._branch()}`.\n\n```\n{report.tail[-800:]}\n```"
-                    ),
-                    options=[
-                        ("more", "Run more fix rounds (your comment guides the fix)"),
-                        ("accept", "Continue with failing tests (recorded in the report)"),
-                        ("abort", "Stop the feature here"),
-                    ],
-                )
-                if choice == "accept":
-                    return
-                allowed += max(1, self._request.max_fix_rounds)
-                guidance = comment or guidance
-            rounds += 1
-            await self._fix("tests", evidence=[report.output_path], guidance=guidance)
+                return _Verdict(passed=True)
+            return _Verdict(
+                passed=False,
+                evidence=[report.output_path],
+                title="Tests still fail after {rounds} fix round(s)",
+                body=(
+                    f"{report.counts}. Output: `{report.output_path}` on branch "
+                    f"`{self._branch()}`.\n\n```\n{report.tail[-800:]}\n```"
+                ),
+            )
+
+        await self._repair(
+            "test", "tests", run_tests, accepted="Continue with failing tests", guidance=guidance
+        )
 
     async def _verify(self, guidance: str | None = None) -> None:
         """The evidence a feature works: its tests, then black-box validation of the service."""
@@ -267,28 +269,58 @@ class BackendFeatureWorkflow:
             await self._validate_and_fix()
 
     async def _validate_and_fix(self) -> None:
-        allowed = self._request.max_fix_rounds
-        rounds = 0
-        guidance: str | None = None
-        while True:
+        async def validate() -> _Verdict:
             outcome = await self._phase("validate")
             found = self._validation = outcome.validation
             if found is None or found.passed:
+                return _Verdict(passed=True)
+            top = "\n".join(f"- {t}" for t in found.top)
+            return _Verdict(
+                passed=False,
+                evidence=outcome.artifacts,
+                title=f"Validation finds {found.blocking} blocking finding(s) after "
+                "{rounds} fix round(s)",
+                body=(
+                    f"{found.blocking} blocking of {found.findings} finding(s); details and "
+                    f"reproducible requests in `{found.report_path}` on branch "
+                    f"`{self._branch()}`.\n\n{top}"
+                ),
+            )
+
+        await self._repair(
+            "validate",
+            "validation",
+            validate,
+            accepted="Continue with the findings",
+            after_fix=self._test_and_fix,
+        )
+
+    async def _repair(
+        self,
+        phase: PhaseName,
+        reason: FixReason,
+        check: Callable[[], Awaitable[_Verdict]],
+        *,
+        accepted: str,
+        guidance: str | None = None,
+        after_fix: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Check, fix what failed with its evidence, check again; ask a person after the
+        feature's fix rounds (more rounds, accept, or abort)."""
+        allowed = self._request.max_fix_rounds
+        rounds = 0
+        while True:
+            verdict = await check()
+            if verdict.passed:
                 return
             if rounds >= allowed:
-                top = "\n".join(f"- {t}" for t in found.top)
                 choice, comment = await self._escalate_choice(
-                    phase="validate",
-                    title=f"Validation finds {found.blocking} blocking finding(s) after "
-                    f"{rounds} fix round(s)",
-                    body=(
-                        f"{found.blocking} blocking of {found.findings} finding(s); details and "
-                        f"reproducible requests in `{found.report_path}` on branch "
-                        f"`{self._branch()}`.\n\n{top}"
-                    ),
+                    phase=phase,
+                    title=verdict.title.format(rounds=rounds),
+                    body=verdict.body,
                     options=[
                         ("more", "Run more fix rounds (your comment guides the fix)"),
-                        ("accept", "Continue with the findings (recorded in the report)"),
+                        ("accept", f"{accepted} (recorded in the report)"),
                         ("abort", "Stop the feature here"),
                     ],
                 )
@@ -297,8 +329,9 @@ class BackendFeatureWorkflow:
                 allowed += max(1, self._request.max_fix_rounds)
                 guidance = comment or guidance
             rounds += 1
-            await self._fix("validation", evidence=outcome.artifacts, guidance=guidance)
-            await self._test_and_fix()
+            await self._fix(reason, evidence=verdict.evidence, guidance=guidance)
+            if after_fix is not None:
+                await after_fix()
 
     async def _analyze(self) -> None:
         for round_ in range(policy.MAX_ANALYZE_FIX_ROUNDS + 1):
