@@ -34,6 +34,8 @@ Where things are:
 - ``asking``     the cancellable stdin reader and asking a person at the terminal.
 - ``follow``     following a feature to its end, answering requests on the way.
 - ``demo``       the ``demo`` command: embedded server, worker and example repo.
+- ``process``    how the process ends (no interpreter teardown under the Temporal
+  client's threads: the cause of the old exit-134 aborts).
 
 Only ``commands`` (typer, rich's console, ``contract``) loads at start; the
 Temporal client, activities, the worker and rich's Markdown load when needed.
@@ -41,22 +43,33 @@ Temporal client, activities, the worker and rich's Markdown load when needed.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from cli.commands import app
 from cli.settings import set_program
 
 __all__ = ["app", "main"]
 
 
-def main(argv: list[str] | None = None, *, prog: str | None = None) -> None:
-    """Run the CLI (the ``backforge`` console script and ``starter.py`` call this).
+def main(argv: list[str] | None = None, *, prog: str | None = None) -> NoReturn:
+    """Run the CLI and end the process (the ``backforge`` script and ``starter.py``).
+
+    The process ends through ``cli.process.leave``: once the Temporal client
+    was loaded it exits without interpreter finalization (see that module for
+    why), so this never returns.
 
     Args:
         argv: The arguments (default: ``sys.argv[1:]``).
         prog: How hints and usage lines name the program (default: detected
             from ``sys.argv[0]``, see ``cli.settings.program``).
     """
+    from cli.process import exit_code, leave
     from cli.settings import program
 
     if prog is not None:
         set_program(prog)
-    app(args=argv, prog_name=program())
+    try:
+        app(args=argv, prog_name=program())
+    except SystemExit as done:
+        leave(exit_code(done.code))
+    leave(0)

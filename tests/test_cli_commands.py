@@ -95,9 +95,9 @@ def test_hints_name_the_command_the_user_ran(tmp_path: Path) -> None:
 def test_help_and_status_do_not_import_activities_markdown_or_worker() -> None:
     probe = (
         "import sys\n"
-        "from cli import main\n"
+        "from cli import app\n"
         "try:\n"
-        "    main(sys.argv[1:])\n"
+        "    app(sys.argv[1:])\n"
         "except SystemExit:\n"
         "    pass\n"
         "heavy = [m for m in ('activities', 'worker', 'rich.markdown', 'markdown_it',"
