@@ -46,9 +46,9 @@ from cli.responding import (
 from cli.settings import (
     DEFAULT_ADDRESS,
     DEFAULT_NAMESPACE,
-    WORKER_COMMAND,
     Settings,
     program,
+    worker_command,
 )
 from contract import DEFAULT_MODEL, GATES, TASK_QUEUE, AgentBudget, FeatureStatus, HumanResponse
 
@@ -64,7 +64,7 @@ APP_HELP = (
     "Backforge: a feature request in, a tested FastAPI service on a git branch out.\n\n"
     "\b\n"
     f"Try it offline, all in one process:  {_PROGRAM} demo\n\n"
-    f"With a worker running ({WORKER_COMMAND} --dev): start a feature, follow it with "
+    f"With a worker running ({worker_command()} --dev): start a feature, follow it with "
     "watch or status, answer its questions with answer / approve / reject, find "
     "features with list --awaiting."
 )
@@ -281,7 +281,7 @@ async def start(
         console.print(
             Text(
                 f"note: no worker is polling task queue {settings.task_queue!r} yet; "
-                f"start one with '{WORKER_COMMAND}'",
+                f"start one with '{worker_command()}'",
                 style="yellow",
             ),
             soft_wrap=True,
@@ -329,7 +329,7 @@ async def status(
         polling = await has_worker(client, description.task_queue)
         why = (
             f"no worker is polling task queue {description.task_queue!r}. Start one with "
-            f"'{WORKER_COMMAND}'"
+            f"'{worker_command()}'"
             if polling is False
             else "the workflow did not answer the status query in time. Try again shortly"
         )
@@ -365,7 +365,7 @@ async def _respond(
     if await has_worker(client, description.task_queue) is False:
         raise CliError(
             f"no worker is polling task queue {description.task_queue!r}, so the workflow "
-            f"cannot take the answer now. Start one with '{WORKER_COMMAND}' and run this again",
+            f"cannot take the answer now. Start one with '{worker_command()}' and run this again",
             code=EXIT_FAILED,
         )
     try:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from cli.errors import EXIT_FAILED, CliError, one_line
-from cli.settings import WORKER_COMMAND, Settings
+from cli.settings import Settings, temporal_command, worker_command
 from contract import SA_FEATURE, WORKFLOW_TYPE, FeatureResult, FeatureStatus
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ async def connect(settings: Settings) -> Client:
     except (ConnectionError, RuntimeError, OSError, TimeoutError):
         raise CliError(
             f"cannot reach Temporal at {settings.address} (namespace {settings.namespace}). "
-            f"Start a local server and worker with '{WORKER_COMMAND} --dev', "
+            f"Start a local server and worker with '{worker_command()} --dev', "
             "or point --address / TEMPORAL_ADDRESS at your cluster",
             code=EXIT_FAILED,
         ) from None
@@ -96,15 +96,16 @@ def rpc_error(err: RPCError, settings: Settings, *, workflow_id: str | None = No
     if err.status == RPCStatusCode.INVALID_ARGUMENT and "search attribute" in lowered:
         return CliError(
             f"the server rejected a Backforge search attribute ({one_line(text, 160)}). "
-            "Register them with 'temporal operator search-attribute create --name BackforgePhase "
+            f"Register them with '{temporal_command()} operator search-attribute create "
+            "--name BackforgePhase "
             "--type Keyword --name BackforgeAwaitingHuman --type Bool --name BackforgeFeature "
-            f"--type Text', or use '{WORKER_COMMAND} --dev' which registers them",
+            f"--type Text', or use '{worker_command()} --dev' which registers them",
             code=EXIT_FAILED,
         )
     if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
         return CliError(
             f"Temporal at {settings.address} did not answer ({one_line(text, 120)}). "
-            f"Check the server, or start one with '{WORKER_COMMAND} --dev'",
+            f"Check the server, or start one with '{worker_command()} --dev'",
             code=EXIT_FAILED,
         )
     return CliError(f"Temporal error {err.status.name}: {one_line(text, 200)}", code=EXIT_FAILED)

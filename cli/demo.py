@@ -26,7 +26,7 @@ from cli.connect import Session
 from cli.errors import EXIT_FAILED, CliError, one_line
 from cli.follow import follow
 from cli.render import console, print_command, print_result
-from cli.settings import DEFAULT_NAMESPACE, WORKER_COMMAND, Settings
+from cli.settings import DEFAULT_NAMESPACE, Settings, worker_command
 from cli.starting import derive_workflow_id, start_feature
 
 __all__ = [
@@ -242,7 +242,7 @@ async def run_demo(
         except Exception as err:
             raise CliError(
                 f"the embedded Temporal server did not start: {one_line(str(err), 200)}. "
-                f"Check --data-dir is writable, or run '{WORKER_COMMAND} --dev' to see its log",
+                f"Check --data-dir is writable, or run '{worker_command()} --dev' to see its log",
                 code=EXIT_FAILED,
             ) from None
         try:
@@ -283,7 +283,7 @@ async def run_demo(
                     console.print(
                         Text(
                             f"\nStopped. The feature's state is kept in {data}; resume with "
-                            f"'{WORKER_COMMAND} --dev --data-dir {data}' and, in another "
+                            f"'{worker_command()} --dev --data-dir {data}' and, in another "
                             f"terminal, '{settings.command_prefix()} watch {handle.id}'.",
                             style="yellow",
                         ),

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from cli.errors import EXIT_FAILED, CliError
-from cli.settings import WORKER_COMMAND, Settings
+from cli.settings import Settings, worker_command
 from contract import FeatureStatus, HumanQuestion, HumanRequest, HumanResponse, RespondResult
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ async def send_response(handle: WorkflowHandle[Any, Any], response: HumanRespons
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         raise CliError(
             f"the workflow did not take the response within {UPDATE_TIMEOUT.seconds}s. "
-            f"Check that a worker is running ('{WORKER_COMMAND}') and try again",
+            f"Check that a worker is running ('{worker_command()}') and try again",
             code=EXIT_FAILED,
         ) from None
     if not result.accepted:

