@@ -32,7 +32,7 @@ from cli.connect import (
     has_worker,
     query_status,
     rpc_error,
-    status_from_result,
+    status_from_description,
 )
 from cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CliError, print_error
 from cli.render import console, print_command, print_list, print_result, print_status
@@ -79,6 +79,20 @@ START_HELP = (
     f'  {_PROGRAM} start "Build a bookmarks API with tags" '
     "--repo ../bookmarks --gates spec,delivery --wait"
 )
+STATUS_HELP = (
+    "Show state, phase, commits, tasks, open requests (with how to answer), usage, tests "
+    "and the Temporal UI link.\n\n"
+    "Exit codes: 0 the feature is running, waiting for a person, or completed; 1 it failed, "
+    "was aborted, cancelled, terminated or timed out, or its status cannot be read; "
+    "2 unknown workflow id."
+)
+WATCH_HELP = (
+    "Follow a feature live until it finishes; open requests are shown with the commands "
+    "that answer them (from another terminal). Costs the server one pending long poll "
+    "and the worker nothing while the feature waits.\n\n"
+    "Exit codes: 0 the feature completed; 1 it failed, was aborted, cancelled, terminated "
+    "or timed out; 2 unknown workflow id; 130 interrupted (the feature goes on)."
+)
 ANSWER_HELP = (
     "Answer a clarification, escalation or budget request.\n\n"
     "\b\nExample:\n"
@@ -118,9 +132,17 @@ def _global_options(
     task_queue: Annotated[
         str, typer.Option(help="Task queue the Backforge workers poll.")
     ] = TASK_QUEUE,
+    ui_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TEMPORAL_UI_URL",
+            help="Temporal Web UI base URL, for links (default: the dev server's, port + 1000, "
+            "for a local address).",
+        ),
+    ] = None,
 ) -> None:
     """Backforge: a feature request in, a tested FastAPI service on a git branch out."""
-    ctx.obj = Settings(address=address, namespace=namespace, task_queue=task_queue)
+    ctx.obj = Settings(address=address, namespace=namespace, task_queue=task_queue, ui_url=ui_url)
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -286,6 +308,9 @@ async def start(
             ),
             soft_wrap=True,
         )
+    link = settings.ui_link(handle.id)
+    if link:
+        print_command(console, link, label="Temporal UI ", style="")
     if not wait:
         prefix = settings.command_prefix()
         print_command(console, f"{prefix} watch {handle.id}", label="Follow it:  ", style="")
@@ -293,12 +318,14 @@ async def start(
         return 0
     from cli.follow import follow
 
-    result, _last = await follow(client, handle, settings, answer=False)
-    print_result(console, result, repo=request.repo_path)
+    result, last = await follow(client, handle, settings, answer=False)
+    print_result(
+        console, result, repo=request.repo_path, records=last.completed if last else None, ui=link
+    )
     return 0 if result.state == "completed" else EXIT_FAILED
 
 
-@command()
+@command(help=STATUS_HELP)
 async def status(
     session: Session,
     workflow_id: WorkflowId,
@@ -308,22 +335,29 @@ async def status(
     ] = False,
 ) -> int:
     """Show phase, commits, tasks, open requests (with how to answer), usage and tests."""
-    from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError
+
+    from cli.outcome import corrected, read_outcome
 
     settings = session.settings
     client = await session.client()
     handle, description = await feature_handle(client, settings, workflow_id)
-    try:
-        current = await query_status(handle)
-    except RPCError as err:
-        raise rpc_error(err, settings, workflow_id=workflow_id) from None
-    if current is None and description.status == WorkflowExecutionStatus.COMPLETED:
-        # Closed and no worker to replay it for the query: its result says enough.
-        current = status_from_result(await handle.result(), description)
+    outcome = await read_outcome(handle, description.status)
+    current: FeatureStatus | None = None
+    # A closed feature is queried only where a worker can replay it for the answer.
+    if not outcome.closed or await has_worker(client, description.task_queue) is not False:
+        try:
+            current = await query_status(handle)
+        except RPCError as err:
+            raise rpc_error(err, settings, workflow_id=workflow_id) from None
+    if current is None and outcome.closed:
+        current = status_from_description(description, outcome)
         if not as_json:
             console.print(
-                Text("(no worker answered the status query; built from the result)", style="dim")
+                Text(
+                    "(no worker answered the status query; built from the execution's result)",
+                    style="dim",
+                )
             )
     if current is None:
         polling = await has_worker(client, description.task_queue)
@@ -338,11 +372,15 @@ async def status(
             f"(execution {execution_state(description)}): {why}",
             code=EXIT_FAILED,
         )
+    current = corrected(current, outcome)
     if as_json:
         print(current.model_dump_json(indent=2))
-        return 0
+        return outcome.exit_code
     print_status(console, current, settings)
-    return 0
+    link = settings.ui_link(workflow_id)
+    if link:
+        print_command(console, link, label="Temporal UI  ", style="")
+    return outcome.exit_code
 
 
 async def _respond(
@@ -494,7 +532,7 @@ async def list_features(
     return 0
 
 
-@command()
+@command(help=WATCH_HELP)
 async def watch(session: Session, workflow_id: WorkflowId) -> int:
     """Follow a feature live until it finishes (answer from another terminal)."""
     from cli.follow import follow
@@ -502,10 +540,19 @@ async def watch(session: Session, workflow_id: WorkflowId) -> int:
     settings = session.settings
     client = await session.client()
     handle, description = await feature_handle(client, settings, workflow_id)
+    link = settings.ui_link(workflow_id)
+    if link:
+        print_command(console, link, label="Temporal UI  ", style="dim")
     result, last = await follow(
         client, handle, settings, answer=False, task_queue=description.task_queue
     )
-    print_result(console, result, repo=last.repo_path if last else None)
+    print_result(
+        console,
+        result,
+        repo=last.repo_path if last else None,
+        records=last.completed if last else None,
+        ui=link,
+    )
     return 0 if result.state == "completed" else EXIT_FAILED
 
 

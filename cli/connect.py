@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from cli.errors import EXIT_FAILED, CliError, one_line
 from cli.settings import Settings, temporal_command, worker_command
-from contract import SA_FEATURE, WORKFLOW_TYPE, FeatureResult, FeatureStatus
+from contract import SA_FEATURE, SA_PHASE, WORKFLOW_TYPE, FeatureResult, FeatureStatus, Stage
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
     from temporalio.service import RPCError
+
+    from cli.outcome import Outcome
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
@@ -29,7 +31,7 @@ __all__ = [
     "unknown_workflow",
     "feature_handle",
     "query_status",
-    "status_from_result",
+    "status_from_description",
     "has_worker",
     "execution_state",
 ]
@@ -159,23 +161,40 @@ async def query_status(handle: WorkflowHandle[Any, Any]) -> FeatureStatus | None
         return None
 
 
-def status_from_result(
-    result: FeatureResult, description: WorkflowExecutionDescription
+def status_from_description(
+    description: WorkflowExecutionDescription, outcome: Outcome
 ) -> FeatureStatus:
-    """A status for a closed feature built from its result (when no worker can answer)."""
-    return FeatureStatus(
-        workflow_id=result.workflow_id,
-        feature=description.typed_search_attributes.get(SA_FEATURE) or "",
-        state=result.state,
-        phase="done",
-        branch=result.branch,
-        head_commit=result.head_commit,
-        completed=result.commits,
-        usage=result.usage,
-        usage_by_phase=result.usage_by_phase,
-        test_report=result.test_report,
-        message=result.message,
+    """A status for a closed feature when no worker can answer the query.
+
+    Built from what the server keeps: the result of a completed execution, the
+    search attributes (feature text, last phase), and why it ended.
+    """
+    from typing import get_args
+
+    attrs = description.typed_search_attributes
+    result = outcome.result
+    phase = attrs.get(SA_PHASE) or "done"
+    status = FeatureStatus(
+        workflow_id=description.id,
+        feature=attrs.get(SA_FEATURE) or "",
+        state="completed",
+        phase=phase if phase in get_args(Stage) else "done",  # type: ignore[arg-type]
     )
+    if result is not None:
+        status = status.model_copy(
+            update={
+                "phase": "done",
+                "branch": result.branch,
+                "head_commit": result.head_commit,
+                "completed": result.commits,
+                "usage": result.usage,
+                "usage_by_phase": result.usage_by_phase,
+                "test_report": result.test_report,
+                "validation": result.validation,
+                "message": result.message,
+            }
+        )
+    return status
 
 
 async def has_worker(client: Client, task_queue: str) -> bool | None:

@@ -13,6 +13,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 __all__ = [
     "DEFAULT_ADDRESS",
@@ -30,6 +31,9 @@ __all__ = [
 # ``--help`` does not import runtime (and with it the Temporal test environment).
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
+
+#: Hosts whose Temporal is taken to be the dev server (its UI on port + 1000).
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 
 _program: str | None = None
 
@@ -106,11 +110,33 @@ def temporal_command() -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """The global options: which Temporal server, namespace and task queue."""
+    """The global options: which Temporal server, namespace and task queue, and its UI."""
 
     address: str
     namespace: str
     task_queue: str
+    #: The Temporal Web UI's base URL (None: derived from ``address``, see ``ui_link``).
+    ui_url: str | None = None
+
+    def ui_base(self) -> str | None:
+        """The UI's base URL: ``ui_url``, else the dev server's (port + 1000) for a local
+        address, Temporal Cloud's for a ``*.tmprl.cloud`` one, else unknown (None)."""
+        if self.ui_url:
+            return self.ui_url.rstrip("/")
+        host, _, port = self.address.rpartition(":")
+        host = host.strip("[]").lower()
+        if host in _LOCAL_HOSTS and port.isdigit():
+            return f"http://localhost:{int(port) + 1000}"
+        if host.endswith(".tmprl.cloud"):
+            return "https://cloud.temporal.io"
+        return None
+
+    def ui_link(self, workflow_id: str) -> str | None:
+        """The workflow's page in the Temporal Web UI (None when the UI's address is unknown)."""
+        base = self.ui_base()
+        if base is None:
+            return None
+        return f"{base}/namespaces/{quote(self.namespace)}/workflows/{quote(workflow_id)}"
 
     def command_prefix(self) -> str:
         """The program plus the global options needed to reach this server again.

@@ -117,6 +117,17 @@ def test_result_lists_given_commits_or_its_records() -> None:
     assert "3 passed, 0 failed, 0 errors" in text
     assert "Temporal UI  http://localhost:8233/x" in text
     assert "  aaaaaaa plan: plan done" in text and "  bbbbbbb implement T002:" in text
+    # The workflow's result carries no summaries: no dangling colons, or the last status's.
+    bare = result.model_copy(
+        update={"commits": [r.model_copy(update={"summary": ""}) for r in result.commits]}
+    )
+    out = recorded()
+    print_result(out, bare)
+    text = out.export_text()
+    assert "  aaaaaaa plan\n  bbbbbbb implement T002\n" in text and "plan:" not in text
+    out = recorded()
+    print_result(out, bare, records=result.commits)
+    assert "  aaaaaaa plan: plan done\n" in out.export_text()
     out = recorded()
     print_result(
         out, result, commits=["1234567 deliver: report"], commits_title="Commits (main..001-x)"
@@ -130,7 +141,7 @@ def test_list_is_a_table_when_wide_and_two_lines_when_narrow() -> None:
     rows = [
         ListRow(
             id="feature-build-a-bookmarks-api-0a1b2c",
-            state="running",
+            state="waiting",
             phase="specify",
             awaiting=True,
             feature="Build a bookmarks API",
@@ -145,4 +156,4 @@ def test_list_is_a_table_when_wide_and_two_lines_when_narrow() -> None:
     print_list(narrow, rows)
     lines = narrow.export_text().splitlines()
     assert lines[0] == "feature-build-a-bookmarks-api-0a1b2c"
-    assert "running · specify · waiting for a person" in lines[1]
+    assert lines[1].startswith("  waiting · specify · started 2026-01-02 03:04")
