@@ -9,11 +9,14 @@
     backforge list --awaiting
     backforge watch FEATURE_ID
 
-(``python starter.py ...`` is the same program; hints name whichever you ran.)
+(``python starter.py ...`` is the same program; hints name whichever you ran, by
+path when the venv is not active.)
 
-Exit codes: 0 success; 1 the feature failed or was aborted, an answer was
+Exit codes: 0 success (``status``: the feature runs, waits or completed); 1 the
+feature failed, was aborted, cancelled, terminated or timed out, an answer was
 rejected, or the server could not be reached; 2 invalid arguments or unknown
-workflow id (nothing was started or sent); 130 interrupted.
+workflow id (nothing was started or sent); 3 an answer was queued unchecked
+(no worker took it; it is applied when one does); 130 interrupted.
 
 Where things are:
 
@@ -26,9 +29,12 @@ Where things are:
   validator) and one-line messages for its validation errors.
 - ``connect``    connecting, RPC errors, finding a feature, the status query,
   whether a worker polls a queue; ``Session`` (settings + lazy client).
+- ``outcome``    where a feature really stands: execution status and result state.
+- ``changes``    when a feature may have changed: its history's long poll.
 - ``starting``   workflow ids, start with summary, details and search attributes.
 - ``listing``    the visibility query behind ``list``.
-- ``responding`` building and sending a ``HumanResponse`` (``--yes`` included).
+- ``responding`` building and sending a ``HumanResponse`` (``--yes`` included;
+  a signal when no worker polls).
 - ``render``     rich rendering of requests, how to answer, status, results, lists.
 - ``progress``   the live phase-by-phase view.
 - ``asking``     the cancellable stdin reader and asking a person at the terminal.

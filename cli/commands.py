@@ -34,7 +34,14 @@ from cli.connect import (
     rpc_error,
     status_from_description,
 )
-from cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CliError, print_error
+from cli.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_QUEUED,
+    EXIT_USAGE,
+    CliError,
+    print_error,
+)
 from cli.render import console, print_command, print_list, print_result, print_status
 from cli.responding import (
     answer_response,
@@ -69,8 +76,9 @@ APP_HELP = (
     "features with list --awaiting."
 )
 APP_EPILOG = (
-    "Exit codes: 0 success; 1 feature failed or aborted, answer rejected, server unreachable; "
-    "2 invalid arguments or unknown workflow id (nothing started or sent); 130 interrupted."
+    "Exit codes: 0 success; 1 feature failed, aborted, cancelled, terminated or timed out, "
+    "answer rejected, server unreachable; 2 invalid arguments or unknown workflow id (nothing "
+    "started or sent); 3 answer queued, not yet checked (no worker took it); 130 interrupted."
 )
 START_HELP = (
     "Start a feature workflow and print its id. Every argument is checked before the "
@@ -157,7 +165,7 @@ def run_command(body: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
     try:
         return asyncio.run(body()) or 0
     except CliError as err:
-        print_error(err.message)
+        print_error(err.message, label=err.label)
         return err.code
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(
@@ -386,25 +394,37 @@ async def status(
 async def _respond(
     session: Session, workflow_id: str, build: Callable[[FeatureStatus | None], HumanResponse]
 ) -> int:
-    """Check the feature can take an answer now, build the response, send it."""
-    from temporalio.client import WorkflowExecutionStatus
+    """Check the feature can take an answer now, build the response, send it.
+
+    With no worker polling, the answer is sent as the ``respond`` signal (durable,
+    checked when a worker applies it) and the command says so and exits 3 at once.
+    """
     from temporalio.service import RPCError
+
+    from cli.outcome import closed_state
+    from cli.responding import queue_response
 
     settings = session.settings
     client = await session.client()
     handle, description = await feature_handle(client, settings, workflow_id)
-    if description.status != WorkflowExecutionStatus.RUNNING:
-        state = description.status.name.lower() if description.status else "closed"
+    state = closed_state(description.status)
+    if state != "running":
         raise CliError(
             f"feature workflow {workflow_id!r} is {state}; it takes no more answers. "
             f"See '{settings.command_prefix()} status {workflow_id}'",
             code=EXIT_FAILED,
         )
     if await has_worker(client, description.task_queue) is False:
+        response = build(None)
+        await queue_response(handle, response)
         raise CliError(
-            f"no worker is polling task queue {description.task_queue!r}, so the workflow "
-            f"cannot take the answer now. Start one with '{worker_command()}' and run this again",
-            code=EXIT_FAILED,
+            f"{response.request_id}: no worker is polling task queue "
+            f"{description.task_queue!r}, so nothing can check the answer now. It was sent "
+            "as the 'respond' signal and is applied when a worker starts "
+            f"('{worker_command()}'); if it cannot be applied, "
+            f"'{settings.command_prefix()} status {workflow_id}' says why",
+            code=EXIT_QUEUED,
+            label="queued",
         )
     try:
         current = await query_status(handle)

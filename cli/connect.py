@@ -9,6 +9,7 @@ first connects, so ``--help`` stays fast.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
+    "POLLER_FRESH_S",
     "QUERY_TIMEOUT",
     "Session",
     "connect",
@@ -37,6 +39,9 @@ __all__ = [
 ]
 
 CONNECT_TIMEOUT_S = 15.0
+#: A poller seen longer ago than this is gone: an idle worker polls again at least
+#: once a minute (the server ends a long poll after a minute).
+POLLER_FRESH_S = 90.0
 QUERY_TIMEOUT = timedelta(seconds=5)
 
 
@@ -198,7 +203,11 @@ def status_from_description(
 
 
 async def has_worker(client: Client, task_queue: str) -> bool | None:
-    """Whether any worker polled ``task_queue`` recently (None if it cannot be told)."""
+    """Whether a worker polls ``task_queue`` now (None if it cannot be told).
+
+    The server lists a poller for minutes after its worker stopped; one whose
+    last poll began more than ``POLLER_FRESH_S`` ago is taken to be gone.
+    """
     from temporalio.api.enums.v1 import TaskQueueType
     from temporalio.api.taskqueue.v1 import TaskQueue
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -214,7 +223,10 @@ async def has_worker(client: Client, task_queue: str) -> bool | None:
         )
     except Exception:
         return None
-    return len(response.pollers) > 0
+    now = time.time()
+    return any(
+        now - poller.last_access_time.ToSeconds() < POLLER_FRESH_S for poller in response.pollers
+    )
 
 
 def execution_state(description: WorkflowExecutionDescription) -> str:

@@ -215,12 +215,14 @@ async def test_start_sets_id_summary_details_and_search_attributes(
         assert request.repo_path == str(git_repo)  # made absolute
         assert request.gates == ["spec", "delivery"] and request.budget_usd == 3
 
-        # The workflow is running but no worker polls its queue: answering says so.
+        # The workflow is running but no worker polls its queue: the answer is queued.
         answer = await invoke_async(
             "--address", address(local_env), "approve", handle.id, "approve-spec-1"
         )
-        assert answer.exit_code == 1
-        assert f"no worker is polling task queue '{queue}'" in error_line(answer)
+        assert answer.exit_code == 3
+        assert answer.stderr.startswith(
+            f"queued: approve-spec-1: no worker is polling task queue '{queue}'"
+        )
     finally:
         await handle.terminate()
 

@@ -98,6 +98,13 @@ def test_status_shows_phase_with_task_head_commit_and_open_requests() -> None:
     assert "4 passed, 1 failed, 0 errors" in text and "E assert 1 == 2" in text
 
 
+def test_status_shows_an_answer_that_could_not_be_applied() -> None:
+    out = recorded()
+    ignored = "clarify-1: no open request 'clarify-1'; open requests: none"
+    print_status(out, status(state="waiting", last_ignored_answer=ignored), LOCAL)
+    assert f"Not applied  last answer sent by signal: {ignored}" in out.export_text()
+
+
 def test_result_lists_given_commits_or_its_records() -> None:
     result = FeatureResult(
         workflow_id="feature-x",
