@@ -296,6 +296,7 @@ async def start(
     )
     from cli.starting import start_feature
 
+    _warn_missing_keys([request.model, *request.phase_models.values()])
     settings = session.settings
     client = await session.client()
     handle = await start_feature(client, settings, request)
@@ -331,6 +332,22 @@ async def start(
         console, result, repo=request.repo_path, records=last.completed if last else None, ui=link
     )
     return 0 if result.state == "completed" else EXIT_FAILED
+
+
+def _warn_missing_keys(model_ids: list[str]) -> None:
+    """Say which model keys this terminal lacks; the worker's environment is what counts."""
+    from cli.providers import missing_key
+
+    for key in sorted({k for k in map(missing_key, model_ids) if k}):
+        console.print(
+            Text(
+                f"note: {key} is not set in this terminal. The worker reads it from its own "
+                f"environment: export {key} where worker.py runs (before starting it), or the "
+                "feature's first model call becomes an escalation",
+                style="yellow",
+            ),
+            soft_wrap=True,
+        )
 
 
 @command(help=STATUS_HELP)

@@ -185,6 +185,8 @@ async def test_start_sets_id_summary_details_and_search_attributes(
     local_env: WorkflowEnvironment, git_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(git_repo.parent)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     queue = unique("no-worker")
     feature = "Build a bookmarks API with tags and per-user collections"
     result = await invoke_async(
@@ -195,6 +197,8 @@ async def test_start_sets_id_summary_details_and_search_attributes(
     wid = re.search(r"feature-build-a-bookmarks-api-with-tags-and-per-[0-9a-f]{6}", result.stdout)
     assert wid, result.stdout
     assert "no worker is polling" in result.stdout
+    # The model's key is not in this environment: said, and that the worker's is what counts.
+    assert "note: OPENAI_API_KEY is not set in this terminal. The worker reads it" in result.stdout
     # The follow-up commands are whole lines, even at rich's 80 columns for a pipe.
     prefix = f"python starter.py --address {address(local_env)}"
     assert f"Follow it:  {prefix} watch {wid.group(0)}\n" in result.stdout
