@@ -15,6 +15,7 @@ them, so ``--help`` stays fast.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import sys
 from collections.abc import Callable, Coroutine
@@ -160,22 +161,31 @@ def _settings(ctx: typer.Context) -> Settings:
     return Settings(DEFAULT_ADDRESS, DEFAULT_NAMESPACE, TASK_QUEUE)
 
 
-def run_command(body: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
-    """Run one command's coroutine; its exit code, after printing any error as one line."""
+def run_command(
+    body: Callable[[], Coroutine[Any, Any, int | None]], *, cleanup_on_interrupt: bool = False
+) -> int:
+    """Run one command's coroutine; its exit code, after printing any error as one line.
+
+    Ctrl-C ends the process at once (``cli.process.exit_on_interrupt``), unless
+    ``cleanup_on_interrupt``: then it cancels the command (the demo stops its
+    worker and embedded server first).
+    """
+    from cli.process import INTERRUPTED, exit_on_interrupt
+
+    guard = contextlib.nullcontext() if cleanup_on_interrupt else exit_on_interrupt()
     try:
-        return asyncio.run(body()) or 0
+        with guard:
+            return asyncio.run(body()) or 0
     except CliError as err:
         print_error(err.message, label=err.label)
         return err.code
     except (KeyboardInterrupt, asyncio.CancelledError):
-        print(
-            "interrupted; the workflow (if started) keeps its state on the server", file=sys.stderr
-        )
+        print(INTERRUPTED, file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
 def command(
-    name: str | None = None, *, help: str | None = None
+    name: str | None = None, *, help: str | None = None, cleanup_on_interrupt: bool = False
 ) -> Callable[[CommandBody], CommandBody]:
     """Register an ``async def body(session, ...)`` as a command of ``app``.
 
@@ -193,7 +203,10 @@ def command(
 
         def run(ctx: typer.Context, **kwargs: Any) -> None:
             session = Session(_settings(ctx))
-            raise typer.Exit(run_command(lambda: body(session, **kwargs)))
+            code = run_command(
+                lambda: body(session, **kwargs), cleanup_on_interrupt=cleanup_on_interrupt
+            )
+            raise typer.Exit(code)
 
         ctx_param = inspect.Parameter(
             "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
@@ -635,7 +648,7 @@ async def validate(
     )
 
 
-@command(help=DEMO_HELP)
+@command(help=DEMO_HELP, cleanup_on_interrupt=True)
 async def demo(
     session: Session,
     *,

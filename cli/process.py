@@ -20,10 +20,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from types import FrameType
 from typing import NoReturn
 
-__all__ = ["BRIDGE_MODULE", "exit_code", "leave"]
+__all__ = ["BRIDGE_MODULE", "INTERRUPTED", "exit_code", "leave", "exit_on_interrupt"]
+
+#: What a Ctrl-C prints: nothing is lost, the workflow lives on the server.
+INTERRUPTED = "interrupted; the workflow (if started) keeps its state on the server"
 
 #: The Temporal SDK's Rust extension; once imported, its Tokio threads may run Python.
 BRIDGE_MODULE = "temporalio.bridge.temporal_sdk_bridge"
@@ -54,3 +61,30 @@ def leave(code: int) -> NoReturn:
         with contextlib.suppress(Exception):
             stream.flush()
     os._exit(code)
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    print(f"\n{INTERRUPTED}", file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(130)
+
+
+@contextlib.contextmanager
+def exit_on_interrupt() -> Iterator[None]:
+    """Ctrl-C ends the process at once with one line and exit 130.
+
+    For commands with nothing to clean up (the state is on the server): no
+    cancellation has to find its way through the client's tasks, so there is
+    no traceback and no wait. Only in the main thread (tests run commands in
+    others, where signal handlers cannot be set).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -8,16 +8,19 @@ of ``status`` against no server; each path here runs often enough to catch that.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import IO
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from cli.process import exit_code
-from tests.support.cli_driver import address
+from cli.process import INTERRUPTED, exit_code
+from tests.support.cli_driver import address, make_git_repo
 from tests.support.temporal import unique
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,3 +82,39 @@ def test_exit_code_of_system_exit(
     assert exit_code(code) == expected
     if isinstance(code, str):
         assert capsys.readouterr().err == "bye\n"
+
+
+async def test_ctrl_c_while_following_ends_at_once_with_one_line(
+    local_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    repo = make_git_repo(tmp_path / "repo")
+    queue = unique("no-worker")  # the feature waits: the CLI sits in its follow loop
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+    for run in range(5):
+        cli = subprocess.Popen(
+            [sys.executable, "starter.py", "--address", address(local_env), "--task-queue", queue,
+             "start", f"Build a bookmarks API {run}", "--repo", str(repo), "--wait",
+             "--model", "openai:gpt-5"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert cli.stdout is not None
+            following = threading.Thread(target=_read_until, args=(cli.stdout, "Temporal UI"))
+            following.start()
+            following.join(timeout=60)
+            assert not following.is_alive(), "start --wait never got to following"
+            cli.send_signal(signal.SIGINT)
+            _, err = cli.communicate(timeout=20)
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+                cli.wait()
+        assert cli.returncode == 130, err
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert lines == [INTERRUPTED], err
+
+
+def _read_until(stream: IO[str], marker: str) -> None:
+    for line in stream:
+        if marker in line:
+            return
