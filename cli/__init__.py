@@ -9,11 +9,14 @@
     backforge list --awaiting
     backforge watch FEATURE_ID
 
-(``python starter.py ...`` is the same program; hints name whichever you ran.)
+(``python starter.py ...`` is the same program; hints name whichever you ran, by
+path when the venv is not active.)
 
-Exit codes: 0 success; 1 the feature failed or was aborted, an answer was
+Exit codes: 0 success (``status``: the feature runs, waits or completed); 1 the
+feature failed, was aborted, cancelled, terminated or timed out, an answer was
 rejected, or the server could not be reached; 2 invalid arguments or unknown
-workflow id (nothing was started or sent); 130 interrupted.
+workflow id (nothing was started or sent); 3 an answer was queued unchecked
+(no worker took it; it is applied when one does); 130 interrupted.
 
 Where things are:
 
@@ -26,14 +29,19 @@ Where things are:
   validator) and one-line messages for its validation errors.
 - ``connect``    connecting, RPC errors, finding a feature, the status query,
   whether a worker polls a queue; ``Session`` (settings + lazy client).
+- ``outcome``    where a feature really stands: execution status and result state.
+- ``changes``    when a feature may have changed: its history's long poll.
 - ``starting``   workflow ids, start with summary, details and search attributes.
 - ``listing``    the visibility query behind ``list``.
-- ``responding`` building and sending a ``HumanResponse`` (``--yes`` included).
+- ``responding`` building and sending a ``HumanResponse`` (``--yes`` included;
+  a signal when no worker polls).
 - ``render``     rich rendering of requests, how to answer, status, results, lists.
 - ``progress``   the live phase-by-phase view.
 - ``asking``     the cancellable stdin reader and asking a person at the terminal.
 - ``follow``     following a feature to its end, answering requests on the way.
 - ``demo``       the ``demo`` command: embedded server, worker and example repo.
+- ``process``    how the process ends (no interpreter teardown under the Temporal
+  client's threads: the cause of the old exit-134 aborts).
 
 Only ``commands`` (typer, rich's console, ``contract``) loads at start; the
 Temporal client, activities, the worker and rich's Markdown load when needed.
@@ -41,22 +49,33 @@ Temporal client, activities, the worker and rich's Markdown load when needed.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from cli.commands import app
 from cli.settings import set_program
 
 __all__ = ["app", "main"]
 
 
-def main(argv: list[str] | None = None, *, prog: str | None = None) -> None:
-    """Run the CLI (the ``backforge`` console script and ``starter.py`` call this).
+def main(argv: list[str] | None = None, *, prog: str | None = None) -> NoReturn:
+    """Run the CLI and end the process (the ``backforge`` script and ``starter.py``).
+
+    The process ends through ``cli.process.leave``: once the Temporal client
+    was loaded it exits without interpreter finalization (see that module for
+    why), so this never returns.
 
     Args:
         argv: The arguments (default: ``sys.argv[1:]``).
         prog: How hints and usage lines name the program (default: detected
             from ``sys.argv[0]``, see ``cli.settings.program``).
     """
+    from cli.process import exit_code, leave
     from cli.settings import program
 
     if prog is not None:
         set_program(prog)
-    app(args=argv, prog_name=program())
+    try:
+        app(args=argv, prog_name=program())
+    except SystemExit as done:
+        leave(exit_code(done.code))
+    leave(0)

@@ -15,6 +15,7 @@ them, so ``--help`` stays fast.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import sys
 from collections.abc import Callable, Coroutine
@@ -32,9 +33,16 @@ from cli.connect import (
     has_worker,
     query_status,
     rpc_error,
-    status_from_result,
+    status_from_description,
 )
-from cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CliError, print_error
+from cli.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_QUEUED,
+    EXIT_USAGE,
+    CliError,
+    print_error,
+)
 from cli.render import console, print_command, print_list, print_result, print_status
 from cli.responding import (
     answer_response,
@@ -46,9 +54,9 @@ from cli.responding import (
 from cli.settings import (
     DEFAULT_ADDRESS,
     DEFAULT_NAMESPACE,
-    WORKER_COMMAND,
     Settings,
     program,
+    worker_command,
 )
 from contract import DEFAULT_MODEL, GATES, TASK_QUEUE, AgentBudget, FeatureStatus, HumanResponse
 
@@ -64,13 +72,14 @@ APP_HELP = (
     "Backforge: a feature request in, a tested FastAPI service on a git branch out.\n\n"
     "\b\n"
     f"Try it offline, all in one process:  {_PROGRAM} demo\n\n"
-    f"With a worker running ({WORKER_COMMAND} --dev): start a feature, follow it with "
+    f"With a worker running ({worker_command()} --dev): start a feature, follow it with "
     "watch or status, answer its questions with answer / approve / reject, find "
     "features with list --awaiting."
 )
 APP_EPILOG = (
-    "Exit codes: 0 success; 1 feature failed or aborted, answer rejected, server unreachable; "
-    "2 invalid arguments or unknown workflow id (nothing started or sent); 130 interrupted."
+    "Exit codes: 0 success; 1 feature failed, aborted, cancelled, terminated or timed out, "
+    "answer rejected, server unreachable; 2 invalid arguments or unknown workflow id (nothing "
+    "started or sent); 3 answer queued, not yet checked (no worker took it); 130 interrupted."
 )
 START_HELP = (
     "Start a feature workflow and print its id. Every argument is checked before the "
@@ -78,6 +87,20 @@ START_HELP = (
     "\b\nExample:\n"
     f'  {_PROGRAM} start "Build a bookmarks API with tags" '
     "--repo ../bookmarks --gates spec,delivery --wait"
+)
+STATUS_HELP = (
+    "Show state, phase, commits, tasks, open requests (with how to answer), usage, tests "
+    "and the Temporal UI link.\n\n"
+    "Exit codes: 0 the feature is running, waiting for a person, or completed; 1 it failed, "
+    "was aborted, cancelled, terminated or timed out, or its status cannot be read; "
+    "2 unknown workflow id."
+)
+WATCH_HELP = (
+    "Follow a feature live until it finishes; open requests are shown with the commands "
+    "that answer them (from another terminal). Costs the server one pending long poll "
+    "and the worker nothing while the feature waits.\n\n"
+    "Exit codes: 0 the feature completed; 1 it failed, was aborted, cancelled, terminated "
+    "or timed out; 2 unknown workflow id; 130 interrupted (the feature goes on)."
 )
 ANSWER_HELP = (
     "Answer a clarification, escalation or budget request.\n\n"
@@ -118,9 +141,17 @@ def _global_options(
     task_queue: Annotated[
         str, typer.Option(help="Task queue the Backforge workers poll.")
     ] = TASK_QUEUE,
+    ui_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TEMPORAL_UI_URL",
+            help="Temporal Web UI base URL, for links (default: the dev server's, port + 1000, "
+            "for a local address).",
+        ),
+    ] = None,
 ) -> None:
     """Backforge: a feature request in, a tested FastAPI service on a git branch out."""
-    ctx.obj = Settings(address=address, namespace=namespace, task_queue=task_queue)
+    ctx.obj = Settings(address=address, namespace=namespace, task_queue=task_queue, ui_url=ui_url)
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -130,22 +161,31 @@ def _settings(ctx: typer.Context) -> Settings:
     return Settings(DEFAULT_ADDRESS, DEFAULT_NAMESPACE, TASK_QUEUE)
 
 
-def run_command(body: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
-    """Run one command's coroutine; its exit code, after printing any error as one line."""
+def run_command(
+    body: Callable[[], Coroutine[Any, Any, int | None]], *, cleanup_on_interrupt: bool = False
+) -> int:
+    """Run one command's coroutine; its exit code, after printing any error as one line.
+
+    Ctrl-C ends the process at once (``cli.process.exit_on_interrupt``), unless
+    ``cleanup_on_interrupt``: then it cancels the command (the demo stops its
+    worker and embedded server first).
+    """
+    from cli.process import INTERRUPTED, exit_on_interrupt
+
+    guard = contextlib.nullcontext() if cleanup_on_interrupt else exit_on_interrupt()
     try:
-        return asyncio.run(body()) or 0
+        with guard:
+            return asyncio.run(body()) or 0
     except CliError as err:
-        print_error(err.message)
+        print_error(err.message, label=err.label)
         return err.code
     except (KeyboardInterrupt, asyncio.CancelledError):
-        print(
-            "interrupted; the workflow (if started) keeps its state on the server", file=sys.stderr
-        )
+        print(INTERRUPTED, file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
 def command(
-    name: str | None = None, *, help: str | None = None
+    name: str | None = None, *, help: str | None = None, cleanup_on_interrupt: bool = False
 ) -> Callable[[CommandBody], CommandBody]:
     """Register an ``async def body(session, ...)`` as a command of ``app``.
 
@@ -163,7 +203,10 @@ def command(
 
         def run(ctx: typer.Context, **kwargs: Any) -> None:
             session = Session(_settings(ctx))
-            raise typer.Exit(run_command(lambda: body(session, **kwargs)))
+            code = run_command(
+                lambda: body(session, **kwargs), cleanup_on_interrupt=cleanup_on_interrupt
+            )
+            raise typer.Exit(code)
 
         ctx_param = inspect.Parameter(
             "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
@@ -266,6 +309,7 @@ async def start(
     )
     from cli.starting import start_feature
 
+    _warn_missing_keys([request.model, *request.phase_models.values()])
     settings = session.settings
     client = await session.client()
     handle = await start_feature(client, settings, request)
@@ -281,11 +325,14 @@ async def start(
         console.print(
             Text(
                 f"note: no worker is polling task queue {settings.task_queue!r} yet; "
-                f"start one with '{WORKER_COMMAND}'",
+                f"start one with '{worker_command()}'",
                 style="yellow",
             ),
             soft_wrap=True,
         )
+    link = settings.ui_link(handle.id)
+    if link:
+        print_command(console, link, label="Temporal UI ", style="")
     if not wait:
         prefix = settings.command_prefix()
         print_command(console, f"{prefix} watch {handle.id}", label="Follow it:  ", style="")
@@ -293,12 +340,30 @@ async def start(
         return 0
     from cli.follow import follow
 
-    result, _last = await follow(client, handle, settings, answer=False)
-    print_result(console, result, repo=request.repo_path)
+    result, last = await follow(client, handle, settings, answer=False)
+    print_result(
+        console, result, repo=request.repo_path, records=last.completed if last else None, ui=link
+    )
     return 0 if result.state == "completed" else EXIT_FAILED
 
 
-@command()
+def _warn_missing_keys(model_ids: list[str]) -> None:
+    """Say which model keys this terminal lacks; the worker's environment is what counts."""
+    from cli.providers import missing_key
+
+    for key in sorted({k for k in map(missing_key, model_ids) if k}):
+        console.print(
+            Text(
+                f"note: {key} is not set in this terminal. The worker reads it from its own "
+                f"environment: export {key} where worker.py runs (before starting it), or the "
+                "feature's first model call becomes an escalation",
+                style="yellow",
+            ),
+            soft_wrap=True,
+        )
+
+
+@command(help=STATUS_HELP)
 async def status(
     session: Session,
     workflow_id: WorkflowId,
@@ -308,28 +373,35 @@ async def status(
     ] = False,
 ) -> int:
     """Show phase, commits, tasks, open requests (with how to answer), usage and tests."""
-    from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError
+
+    from cli.outcome import corrected, read_outcome
 
     settings = session.settings
     client = await session.client()
     handle, description = await feature_handle(client, settings, workflow_id)
-    try:
-        current = await query_status(handle)
-    except RPCError as err:
-        raise rpc_error(err, settings, workflow_id=workflow_id) from None
-    if current is None and description.status == WorkflowExecutionStatus.COMPLETED:
-        # Closed and no worker to replay it for the query: its result says enough.
-        current = status_from_result(await handle.result(), description)
+    outcome = await read_outcome(handle, description.status)
+    current: FeatureStatus | None = None
+    # A closed feature is queried only where a worker can replay it for the answer.
+    if not outcome.closed or await has_worker(client, description.task_queue) is not False:
+        try:
+            current = await query_status(handle)
+        except RPCError as err:
+            raise rpc_error(err, settings, workflow_id=workflow_id) from None
+    if current is None and outcome.closed:
+        current = status_from_description(description, outcome)
         if not as_json:
             console.print(
-                Text("(no worker answered the status query; built from the result)", style="dim")
+                Text(
+                    "(no worker answered the status query; built from the execution's result)",
+                    style="dim",
+                )
             )
     if current is None:
         polling = await has_worker(client, description.task_queue)
         why = (
             f"no worker is polling task queue {description.task_queue!r}. Start one with "
-            f"'{WORKER_COMMAND}'"
+            f"'{worker_command()}'"
             if polling is False
             else "the workflow did not answer the status query in time. Try again shortly"
         )
@@ -338,35 +410,51 @@ async def status(
             f"(execution {execution_state(description)}): {why}",
             code=EXIT_FAILED,
         )
+    current = corrected(current, outcome)
     if as_json:
         print(current.model_dump_json(indent=2))
-        return 0
+        return outcome.exit_code
     print_status(console, current, settings)
-    return 0
+    link = settings.ui_link(workflow_id)
+    if link:
+        print_command(console, link, label="Temporal UI  ", style="")
+    return outcome.exit_code
 
 
 async def _respond(
     session: Session, workflow_id: str, build: Callable[[FeatureStatus | None], HumanResponse]
 ) -> int:
-    """Check the feature can take an answer now, build the response, send it."""
-    from temporalio.client import WorkflowExecutionStatus
+    """Check the feature can take an answer now, build the response, send it.
+
+    With no worker polling, the answer is sent as the ``respond`` signal (durable,
+    checked when a worker applies it) and the command says so and exits 3 at once.
+    """
     from temporalio.service import RPCError
+
+    from cli.outcome import closed_state
+    from cli.responding import queue_response
 
     settings = session.settings
     client = await session.client()
     handle, description = await feature_handle(client, settings, workflow_id)
-    if description.status != WorkflowExecutionStatus.RUNNING:
-        state = description.status.name.lower() if description.status else "closed"
+    state = closed_state(description.status)
+    if state != "running":
         raise CliError(
             f"feature workflow {workflow_id!r} is {state}; it takes no more answers. "
             f"See '{settings.command_prefix()} status {workflow_id}'",
             code=EXIT_FAILED,
         )
     if await has_worker(client, description.task_queue) is False:
+        response = build(None)
+        await queue_response(handle, response)
         raise CliError(
-            f"no worker is polling task queue {description.task_queue!r}, so the workflow "
-            f"cannot take the answer now. Start one with '{WORKER_COMMAND}' and run this again",
-            code=EXIT_FAILED,
+            f"{response.request_id}: no worker is polling task queue "
+            f"{description.task_queue!r}, so nothing can check the answer now. It was sent "
+            "as the 'respond' signal and is applied when a worker starts "
+            f"('{worker_command()}'); if it cannot be applied, "
+            f"'{settings.command_prefix()} status {workflow_id}' says why",
+            code=EXIT_QUEUED,
+            label="queued",
         )
     try:
         current = await query_status(handle)
@@ -494,7 +582,7 @@ async def list_features(
     return 0
 
 
-@command()
+@command(help=WATCH_HELP)
 async def watch(session: Session, workflow_id: WorkflowId) -> int:
     """Follow a feature live until it finishes (answer from another terminal)."""
     from cli.follow import follow
@@ -502,10 +590,19 @@ async def watch(session: Session, workflow_id: WorkflowId) -> int:
     settings = session.settings
     client = await session.client()
     handle, description = await feature_handle(client, settings, workflow_id)
+    link = settings.ui_link(workflow_id)
+    if link:
+        print_command(console, link, label="Temporal UI  ", style="dim")
     result, last = await follow(
         client, handle, settings, answer=False, task_queue=description.task_queue
     )
-    print_result(console, result, repo=last.repo_path if last else None)
+    print_result(
+        console,
+        result,
+        repo=last.repo_path if last else None,
+        records=last.completed if last else None,
+        ui=link,
+    )
     return 0 if result.state == "completed" else EXIT_FAILED
 
 
@@ -551,7 +648,7 @@ async def validate(
     )
 
 
-@command(help=DEMO_HELP)
+@command(help=DEMO_HELP, cleanup_on_interrupt=True)
 async def demo(
     session: Session,
     *,

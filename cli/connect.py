@@ -9,19 +9,23 @@ first connects, so ``--help`` stays fast.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from cli.errors import EXIT_FAILED, CliError, one_line
-from cli.settings import WORKER_COMMAND, Settings
-from contract import SA_FEATURE, WORKFLOW_TYPE, FeatureResult, FeatureStatus
+from cli.settings import Settings, temporal_command, worker_command
+from contract import SA_FEATURE, SA_PHASE, WORKFLOW_TYPE, FeatureResult, FeatureStatus, Stage
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
     from temporalio.service import RPCError
 
+    from cli.outcome import Outcome
+
 __all__ = [
     "CONNECT_TIMEOUT_S",
+    "POLLER_FRESH_S",
     "QUERY_TIMEOUT",
     "Session",
     "connect",
@@ -29,12 +33,15 @@ __all__ = [
     "unknown_workflow",
     "feature_handle",
     "query_status",
-    "status_from_result",
+    "status_from_description",
     "has_worker",
     "execution_state",
 ]
 
 CONNECT_TIMEOUT_S = 15.0
+#: A poller seen longer ago than this is gone: an idle worker polls again at least
+#: once a minute (the server ends a long poll after a minute).
+POLLER_FRESH_S = 90.0
 QUERY_TIMEOUT = timedelta(seconds=5)
 
 
@@ -53,7 +60,7 @@ async def connect(settings: Settings) -> Client:
     except (ConnectionError, RuntimeError, OSError, TimeoutError):
         raise CliError(
             f"cannot reach Temporal at {settings.address} (namespace {settings.namespace}). "
-            f"Start a local server and worker with '{WORKER_COMMAND} --dev', "
+            f"Start a local server and worker with '{worker_command()} --dev', "
             "or point --address / TEMPORAL_ADDRESS at your cluster",
             code=EXIT_FAILED,
         ) from None
@@ -96,15 +103,16 @@ def rpc_error(err: RPCError, settings: Settings, *, workflow_id: str | None = No
     if err.status == RPCStatusCode.INVALID_ARGUMENT and "search attribute" in lowered:
         return CliError(
             f"the server rejected a Backforge search attribute ({one_line(text, 160)}). "
-            "Register them with 'temporal operator search-attribute create --name BackforgePhase "
+            f"Register them with '{temporal_command()} operator search-attribute create "
+            "--name BackforgePhase "
             "--type Keyword --name BackforgeAwaitingHuman --type Bool --name BackforgeFeature "
-            f"--type Text', or use '{WORKER_COMMAND} --dev' which registers them",
+            f"--type Text', or use '{worker_command()} --dev' which registers them",
             code=EXIT_FAILED,
         )
     if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
         return CliError(
             f"Temporal at {settings.address} did not answer ({one_line(text, 120)}). "
-            f"Check the server, or start one with '{WORKER_COMMAND} --dev'",
+            f"Check the server, or start one with '{worker_command()} --dev'",
             code=EXIT_FAILED,
         )
     return CliError(f"Temporal error {err.status.name}: {one_line(text, 200)}", code=EXIT_FAILED)
@@ -158,27 +166,48 @@ async def query_status(handle: WorkflowHandle[Any, Any]) -> FeatureStatus | None
         return None
 
 
-def status_from_result(
-    result: FeatureResult, description: WorkflowExecutionDescription
+def status_from_description(
+    description: WorkflowExecutionDescription, outcome: Outcome
 ) -> FeatureStatus:
-    """A status for a closed feature built from its result (when no worker can answer)."""
-    return FeatureStatus(
-        workflow_id=result.workflow_id,
-        feature=description.typed_search_attributes.get(SA_FEATURE) or "",
-        state=result.state,
-        phase="done",
-        branch=result.branch,
-        head_commit=result.head_commit,
-        completed=result.commits,
-        usage=result.usage,
-        usage_by_phase=result.usage_by_phase,
-        test_report=result.test_report,
-        message=result.message,
+    """A status for a closed feature when no worker can answer the query.
+
+    Built from what the server keeps: the result of a completed execution, the
+    search attributes (feature text, last phase), and why it ended.
+    """
+    from typing import get_args
+
+    attrs = description.typed_search_attributes
+    result = outcome.result
+    phase = attrs.get(SA_PHASE) or "done"
+    status = FeatureStatus(
+        workflow_id=description.id,
+        feature=attrs.get(SA_FEATURE) or "",
+        state="completed",
+        phase=phase if phase in get_args(Stage) else "done",  # type: ignore[arg-type]
     )
+    if result is not None:
+        status = status.model_copy(
+            update={
+                "phase": "done",
+                "branch": result.branch,
+                "head_commit": result.head_commit,
+                "completed": result.commits,
+                "usage": result.usage,
+                "usage_by_phase": result.usage_by_phase,
+                "test_report": result.test_report,
+                "validation": result.validation,
+                "message": result.message,
+            }
+        )
+    return status
 
 
 async def has_worker(client: Client, task_queue: str) -> bool | None:
-    """Whether any worker polled ``task_queue`` recently (None if it cannot be told)."""
+    """Whether a worker polls ``task_queue`` now (None if it cannot be told).
+
+    The server lists a poller for minutes after its worker stopped; one whose
+    last poll began more than ``POLLER_FRESH_S`` ago is taken to be gone.
+    """
     from temporalio.api.enums.v1 import TaskQueueType
     from temporalio.api.taskqueue.v1 import TaskQueue
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -194,7 +223,10 @@ async def has_worker(client: Client, task_queue: str) -> bool | None:
         )
     except Exception:
         return None
-    return len(response.pollers) > 0
+    now = time.time()
+    return any(
+        now - poller.last_access_time.ToSeconds() < POLLER_FRESH_S for poller in response.pollers
+    )
 
 
 def execution_state(description: WorkflowExecutionDescription) -> str:

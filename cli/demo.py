@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from cli.connect import Session
 from cli.errors import EXIT_FAILED, CliError, one_line
 from cli.follow import follow
 from cli.render import console, print_command, print_result
-from cli.settings import DEFAULT_NAMESPACE, WORKER_COMMAND, Settings
+from cli.settings import DEFAULT_NAMESPACE, Settings, worker_command
 from cli.starting import derive_workflow_id, start_feature
 
 __all__ = [
@@ -110,23 +109,6 @@ def _git_lines(repo: Path, *args: str) -> list[str]:
     return [line for line in out.splitlines() if line.strip()]
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # SO_REUSEADDR: a port in TIME_WAIT from a server that just exited is free.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _cancel_on_termination() -> None:
     """SIGTERM/SIGHUP (a closed terminal) unwind like Ctrl-C, so the server is stopped."""
     import signal
@@ -163,6 +145,22 @@ def _logs_to(path: Path) -> Iterator[Path]:
 def _auto_answers(yes: bool) -> bool:
     """``--yes``, or CI without a terminal (nobody is there to answer)."""
     return yes or (not sys.stdin.isatty() and os.environ.get("CI", "").lower() == "true")
+
+
+def _check_keys(model_id: str) -> None:
+    """The demo's worker is this process: a key it lacks here, it lacks.
+
+    Raises:
+        CliError: Exit 2, naming the variable, before anything is created.
+    """
+    from cli.providers import missing_key
+
+    key = missing_key(model_id)
+    if key is not None:
+        raise CliError(
+            f"--model {model_id} needs {key}, and the demo's worker runs in this process: "
+            f"export {key} here, or leave --model out for the offline scripted model"
+        )
 
 
 def _print_model(model_id: str) -> None:
@@ -210,16 +208,17 @@ async def run_demo(
         max_fix_rounds=2,
         check_repo_path=False,  # checked below, once the example repo exists
     )
+    _check_keys(request.model)
     _print_model(request.model)
     base_branch = _prepare_repo(repo_path)
 
     from activities.services import Services
     from activities.workspace import Workspaces
-    from runtime import start_dev_server, ui_url  # lazy: the server and worker are heavy
+    from runtime import free_port, port_free, start_dev_server, ui_url  # lazy: heavy
     from worker import build_worker
 
-    port = 7233 if _port_free(7233) else _free_port()
-    ui_port = 8233 if _port_free(8233) else _free_port()
+    port = 7233 if port_free(7233) else free_port(7233)
+    ui_port = 8233 if port_free(8233) else free_port(8233)
     if (port, ui_port) != (7233, 8233):
         console.print(
             Text(
@@ -242,7 +241,7 @@ async def run_demo(
         except Exception as err:
             raise CliError(
                 f"the embedded Temporal server did not start: {one_line(str(err), 200)}. "
-                f"Check --data-dir is writable, or run '{WORKER_COMMAND} --dev' to see its log",
+                f"Check --data-dir is writable, or run '{worker_command()} --dev' to see its log",
                 code=EXIT_FAILED,
             ) from None
         try:
@@ -283,7 +282,7 @@ async def run_demo(
                     console.print(
                         Text(
                             f"\nStopped. The feature's state is kept in {data}; resume with "
-                            f"'{WORKER_COMMAND} --dev --data-dir {data}' and, in another "
+                            f"'{worker_command()} --dev --data-dir {data}' and, in another "
                             f"terminal, '{settings.command_prefix()} watch {handle.id}'.",
                             style="yellow",
                         ),

@@ -121,6 +121,7 @@ class ProgressView:
         self._spinner = Spinner("dots", style="cyan")
         self._printed_records = 0
         self._last_line = ""
+        self._last_ignored: str | None = None
 
     def start(self) -> None:
         """Start the live display (terminals only; elsewhere changes are printed as lines)."""
@@ -195,6 +196,8 @@ class ProgressView:
             )
         elif status.message:
             lines.append(Text(status.message, style="italic"))
+        if status.last_ignored_answer:
+            lines.append(Text(f"answer not applied: {status.last_ignored_answer}", style="red"))
         if self.note:
             lines.append(Text(self.note, style="yellow"))
         return Group(*lines)
@@ -204,7 +207,7 @@ class ProgressView:
         if status is None:
             if self.note and self.note != self._last_line:
                 self._last_line = self.note
-                self.console.print(Text(self.note, style="dim"))
+                self.console.print(Text(self.note, style="dim"), soft_wrap=True)
             return
         for record in status.completed[self._printed_records :]:
             task = f" {record.task_id}" if record.task_id else ""
@@ -226,4 +229,8 @@ class ProgressView:
             line += f" · {self.note}"
         if line != self._last_line:
             self._last_line = line
-            self.console.print(Text(line, style="dim"))
+            self.console.print(Text(line, style="dim"), soft_wrap=True)
+        ignored = status.last_ignored_answer
+        if ignored and ignored != self._last_ignored:
+            self.console.print(Text(f"answer not applied: {ignored}", style="red"), soft_wrap=True)
+        self._last_ignored = ignored

@@ -18,7 +18,7 @@ from rich.text import Text
 from cli.errors import one_line
 from cli.listing import ListRow
 from cli.settings import Settings
-from contract import FeatureResult, FeatureStatus, HumanQuestion, HumanRequest
+from contract import FeatureResult, FeatureStatus, HumanQuestion, HumanRequest, PhaseRecord
 
 __all__ = [
     "console",
@@ -35,7 +35,7 @@ __all__ = [
 #: The CLI's standard output (rich picks up ``sys.stdout`` at print time).
 console = Console(highlight=False)
 
-_STATE_STYLE = {"running": "cyan", "completed": "green"}
+_STATE_STYLE = {"running": "cyan", "waiting": "yellow", "completed": "green"}
 
 
 def short(sha: str | None) -> str:
@@ -124,9 +124,7 @@ def _status_head(status: FeatureStatus) -> Table:
     head.add_column()
     head.add_row("Feature", Text(status.feature))
     head.add_row("Workflow", Text(status.workflow_id))
-    state_style = {"completed": "green", "waiting": "yellow", "running": "cyan"}.get(
-        status.state, "red"
-    )
+    state_style = _STATE_STYLE.get(status.state, "red")
     head.add_row(
         "State", Text.assemble((status.state, state_style), f"  phase {stage_label(status)}")
     )
@@ -143,6 +141,10 @@ def _status_head(status: FeatureStatus) -> Table:
         head.add_row("Fix rounds", Text(str(status.fix_rounds)))
     if status.message:
         head.add_row("Message", Text(status.message))
+    if status.last_ignored_answer:
+        head.add_row(
+            "Not applied", Text(f"last answer sent by signal: {status.last_ignored_answer}", "red")
+        )
     return head
 
 
@@ -231,6 +233,13 @@ def print_status(out: Console, status: FeatureStatus, settings: Settings) -> Non
             )
 
 
+def _commit_line(record: PhaseRecord) -> str:
+    """``abc1234 implement T002: summary`` (no colon when the summary is unknown)."""
+    task = f" {record.task_id}" if record.task_id else ""
+    summary = f": {one_line(record.summary, 110)}" if record.summary.strip() else ""
+    return f"  {short(record.commit)} {record.phase}{task}{summary}"
+
+
 def print_result(
     out: Console,
     result: FeatureResult,
@@ -238,17 +247,19 @@ def print_result(
     repo: str | None = None,
     commits: list[str] | None = None,
     commits_title: str = "Commits",
+    records: list[PhaseRecord] | None = None,
     ui: str | None = None,
 ) -> None:
-    """The closing summary: branch, tests, report, usage, UI link and commits.
+    """The closing summary: branch, tests, validation, report, pull request, usage, UI, commits.
 
     Args:
         out: Where to print.
         result: The workflow's result.
         repo: The repository, to show the report's full path.
-        commits: ``git log --oneline`` lines of the branch, when the caller read
-            them; otherwise the result's own commit records are listed.
+        commits: ``git log --oneline`` lines of the branch, when the caller read them.
         commits_title: The heading for ``commits``.
+        records: The phase records of the last status (they carry summaries; the
+            result's own records do not), listed when ``commits`` is not given.
         ui: A link to the workflow in the Temporal UI.
     """
     ok = result.state == "completed"
@@ -276,6 +287,15 @@ def print_result(
                 style="green" if report.ok else "red",
             ),
         )
+    found = result.validation
+    if found is not None:
+        verdict = (
+            "passed"
+            if found.passed
+            else f"{found.blocking} blocking of {found.findings} finding(s)"
+        )
+        where = f"  ({found.report_path})" if found.report_path else ""
+        grid.add_row("Validation", Text(verdict + where, style="green" if found.passed else "red"))
     if result.report_path:
         report_path = result.report_path
         if repo and not Path(report_path).is_absolute():
@@ -292,22 +312,20 @@ def print_result(
         ),
     )
     out.print(grid)
+    if result.pull_request:
+        print_command(out, result.pull_request, label="Pull request ", style="")
     if ui:
         print_command(out, ui, label="Temporal UI  ")
     if commits:
         out.print(Text(f"{commits_title}:", style="bold"))
         for line in commits:
             out.print(Text("  " + line), soft_wrap=True)
-    elif result.commits:
+        return
+    listed = records if records else result.commits
+    if listed:
         out.print(Text("Commits:", style="bold"))
-        for record in result.commits:
-            task = f" {record.task_id}" if record.task_id else ""
-            out.print(
-                Text(
-                    f"  {short(record.commit)} {record.phase}{task}: {one_line(record.summary, 110)}"
-                ),
-                soft_wrap=True,
-            )
+        for record in listed:
+            out.print(Text(_commit_line(record)), soft_wrap=True)
 
 
 def print_list(out: Console, rows: list[ListRow]) -> None:
@@ -338,7 +356,7 @@ def print_list(out: Console, rows: list[ListRow]) -> None:
         details.append(row.state, style=_STATE_STYLE.get(row.state, "red"))
         if row.phase:
             details.append(f" · {row.phase}")
-        if row.awaiting:
+        if row.awaiting and row.state != "waiting":
             details.append(" · waiting for a person", style="bold yellow")
         if row.started:
             details.append(f" · started {row.started}", style="dim")

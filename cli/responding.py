@@ -11,14 +11,15 @@ import getpass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from cli.errors import EXIT_FAILED, CliError
-from cli.settings import WORKER_COMMAND, Settings
+from cli.errors import EXIT_FAILED, EXIT_QUEUED, CliError
+from cli.settings import Settings, worker_command
 from contract import FeatureStatus, HumanQuestion, HumanRequest, HumanResponse, RespondResult
 
 if TYPE_CHECKING:
     from temporalio.client import WorkflowHandle
 
 __all__ = [
+    "ACCEPT_TIMEOUT",
     "UPDATE_TIMEOUT",
     "responder",
     "match_option",
@@ -29,8 +30,12 @@ __all__ = [
     "auto_response",
     "describe_choice",
     "send_response",
+    "queue_response",
 ]
 
+#: How long a worker may take to validate (accept or reject) an answer.
+ACCEPT_TIMEOUT = timedelta(seconds=10)
+#: How long an accepted answer may take to be recorded.
 UPDATE_TIMEOUT = timedelta(seconds=60)
 #: Escalation options that stop the feature, taken by ``--yes`` once it gives up retrying.
 _STOP_KEYS = ("abort", "stop")
@@ -134,29 +139,54 @@ def describe_choice(request: HumanRequest, response: HumanResponse) -> str:
 async def send_response(handle: WorkflowHandle[Any, Any], response: HumanResponse) -> RespondResult:
     """Send ``response`` through the workflow's validated ``respond`` update.
 
+    A worker validates the update within a workflow task, so a live one accepts
+    or rejects it in about a second; ``ACCEPT_TIMEOUT`` bounds the wait for one
+    that has just stopped.
+
     Raises:
-        CliError: Exit 1 with the workflow's reason when it rejects the response,
-            or when no worker took it in time.
+        CliError: Exit 1 with the workflow's reason when it rejects the response;
+            exit 3 (``queued``) when no worker took it in time: the update waits
+            on the server and is applied when a worker takes up the workflow.
     """
     from temporalio.client import (
         WorkflowUpdateFailedError,
         WorkflowUpdateRPCTimeoutOrCancelledError,
+        WorkflowUpdateStage,
     )
 
     try:
-        result = await handle.execute_update(
-            "respond", response, result_type=RespondResult, rpc_timeout=UPDATE_TIMEOUT
+        update = await handle.start_update(
+            "respond",
+            response,
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+            result_type=RespondResult,
+            rpc_timeout=ACCEPT_TIMEOUT,
         )
+        result = await update.result(rpc_timeout=UPDATE_TIMEOUT)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         reason = getattr(cause, "message", None) or str(cause or err)
         raise CliError(f"the workflow rejected the response: {reason}", code=EXIT_FAILED) from None
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         raise CliError(
-            f"the workflow did not take the response within {UPDATE_TIMEOUT.seconds}s. "
-            f"Check that a worker is running ('{WORKER_COMMAND}') and try again",
-            code=EXIT_FAILED,
+            f"no worker took the answer to {response.request_id} within "
+            f"{ACCEPT_TIMEOUT.seconds}s (the worker that polled last may have stopped). It waits "
+            "on the server, unchecked, and is applied when a worker takes up the workflow: start "
+            f"one with '{worker_command()}', then see 'status' (answer again if the request is "
+            "still open)",
+            code=EXIT_QUEUED,
+            label="queued",
         ) from None
     if not result.accepted:
         raise CliError(f"the workflow rejected the response: {result.message}", code=EXIT_FAILED)
     return result
+
+
+async def queue_response(handle: WorkflowHandle[Any, Any], response: HumanResponse) -> None:
+    """Send ``response`` as the ``respond`` signal: durable at once, checked when applied.
+
+    For when no worker polls: nothing can validate an update now, but a signal
+    is written to the history and applied (or refused, with the reason in
+    ``status``) when a worker takes up the workflow.
+    """
+    await handle.signal("respond", response)

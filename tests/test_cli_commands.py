@@ -64,21 +64,37 @@ def test_package_front_page_exports_app_and_main() -> None:
     assert "commands" in (cli.__doc__ or "") and "render" in (cli.__doc__ or "")
 
 
-def _run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: list[str], *, path: str | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "60"}
     env.pop("TEMPORAL_ADDRESS", None)
+    if path is not None:
+        env["PATH"] = path
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, **kwargs)
 
 
+def _typed(path: Path, cwd: Path) -> str:
+    """How a person in ``cwd`` types ``path`` (relative below it, else absolute)."""
+    absolute = Path(os.path.abspath(path))
+    return str(absolute.relative_to(cwd)) if absolute.is_relative_to(cwd) else str(absolute)
+
+
 def test_hints_name_the_command_the_user_ran(tmp_path: Path) -> None:
-    backforge = Path(sys.executable).parent / "backforge"
+    bin_dir = Path(sys.executable).parent
+    backforge = bin_dir / "backforge"
     if not backforge.exists():
         pytest.skip("the backforge console script is not installed (pip install -e .)")
+    active = f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin"  # the venv activated
+    inactive = f"/usr/bin{os.pathsep}/bin"  # the venv's binaries run by path
+    answer = ["answer", "feature-x", "r-1"]
     runs = {
-        "python starter.py": _run(
-            [sys.executable, "starter.py", "answer", "feature-x", "r-1"], cwd=ROOT
+        "python starter.py": _run([sys.executable, "starter.py", *answer], cwd=ROOT, path=active),
+        f"{_typed(Path(sys.executable), ROOT)} starter.py": _run(
+            [sys.executable, "starter.py", *answer], cwd=ROOT, path=inactive
         ),
-        "backforge": _run([str(backforge), "answer", "feature-x", "r-1"], cwd=tmp_path),
+        "backforge": _run([str(backforge), *answer], cwd=tmp_path, path=active),
+        str(backforge): _run([str(backforge), *answer], cwd=tmp_path, path=inactive),
     }
     for name, proc in runs.items():
         assert proc.returncode == 2, proc.stderr
@@ -87,7 +103,7 @@ def test_hints_name_the_command_the_user_ran(tmp_path: Path) -> None:
             "error: no answers given. Pass QUESTION_ID=ANSWER for each question, e.g. Q1=B; "
             f"'{name} status feature-x' lists the questions"
         )
-    usage = _run([str(backforge), "--help"], cwd=tmp_path)
+    usage = _run([str(backforge), "--help"], cwd=tmp_path, path=active)
     assert usage.returncode == 0 and "Usage: backforge" in usage.stdout
     assert "backforge demo" in usage.stdout
 
@@ -95,9 +111,9 @@ def test_hints_name_the_command_the_user_ran(tmp_path: Path) -> None:
 def test_help_and_status_do_not_import_activities_markdown_or_worker() -> None:
     probe = (
         "import sys\n"
-        "from cli import main\n"
+        "from cli import app\n"
         "try:\n"
-        "    main(sys.argv[1:])\n"
+        "    app(sys.argv[1:])\n"
         "except SystemExit:\n"
         "    pass\n"
         "heavy = [m for m in ('activities', 'worker', 'rich.markdown', 'markdown_it',"
@@ -169,6 +185,8 @@ async def test_start_sets_id_summary_details_and_search_attributes(
     local_env: WorkflowEnvironment, git_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(git_repo.parent)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     queue = unique("no-worker")
     feature = "Build a bookmarks API with tags and per-user collections"
     result = await invoke_async(
@@ -179,6 +197,8 @@ async def test_start_sets_id_summary_details_and_search_attributes(
     wid = re.search(r"feature-build-a-bookmarks-api-with-tags-and-per-[0-9a-f]{6}", result.stdout)
     assert wid, result.stdout
     assert "no worker is polling" in result.stdout
+    # The model's key is not in this environment: said, and that the worker's is what counts.
+    assert "note: OPENAI_API_KEY is not set in this terminal. The worker reads it" in result.stdout
     # The follow-up commands are whole lines, even at rich's 80 columns for a pipe.
     prefix = f"python starter.py --address {address(local_env)}"
     assert f"Follow it:  {prefix} watch {wid.group(0)}\n" in result.stdout
@@ -199,12 +219,14 @@ async def test_start_sets_id_summary_details_and_search_attributes(
         assert request.repo_path == str(git_repo)  # made absolute
         assert request.gates == ["spec", "delivery"] and request.budget_usd == 3
 
-        # The workflow is running but no worker polls its queue: answering says so.
+        # The workflow is running but no worker polls its queue: the answer is queued.
         answer = await invoke_async(
             "--address", address(local_env), "approve", handle.id, "approve-spec-1"
         )
-        assert answer.exit_code == 1
-        assert f"no worker is polling task queue '{queue}'" in error_line(answer)
+        assert answer.exit_code == 3
+        assert answer.stderr.startswith(
+            f"queued: approve-spec-1: no worker is polling task queue '{queue}'"
+        )
     finally:
         await handle.terminate()
 

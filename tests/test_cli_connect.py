@@ -8,12 +8,15 @@ from typing import Any
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli.connect import Session, rpc_error, status_from_result
+from cli.connect import Session, rpc_error, status_from_description
 from cli.errors import CliError
+from cli.outcome import Outcome, corrected
 from cli.settings import Settings
-from contract import SA_FEATURE, FeatureResult, TestReport
-from tests.support.cli_driver import CLOSED
+from contract import SA_FEATURE, SA_PHASE, FeatureResult, TestReport
+from tests.support.cli_driver import CLOSED, named_program  # noqa: F401 (fixture)
 from tests.support.cli_requests import record
+
+pytestmark = pytest.mark.usefixtures("named_program")
 
 SETTINGS = Settings(address="temporal:7233", namespace="team", task_queue="q")
 
@@ -82,9 +85,18 @@ def test_status_of_a_closed_feature_from_its_result() -> None:
         test_report=TestReport(passed=2),
         message="done",
     )
-    attrs: Any = {SA_FEATURE: "Build a todo API"}
-    description: Any = SimpleNamespace(typed_search_attributes=attrs)
-    status = status_from_result(result, description)
+    attrs: Any = {SA_FEATURE: "Build a todo API", SA_PHASE: "deliver"}
+    description: Any = SimpleNamespace(id="feature-x", typed_search_attributes=attrs)
+    status = status_from_description(description, Outcome("completed", result=result))
     assert status.state == "completed" and status.phase == "done"
     assert status.feature == "Build a todo API" and status.head_commit == "c" * 40
     assert status.completed[0].phase == "plan" and status.test_report == result.test_report
+
+
+def test_status_of_a_failed_feature_keeps_its_last_phase() -> None:
+    attrs: Any = {SA_FEATURE: "Build a todo API", SA_PHASE: "implement"}
+    description: Any = SimpleNamespace(id="feature-x", typed_search_attributes=attrs)
+    outcome = Outcome("terminated", reason="operator stopped it")
+    status = corrected(status_from_description(description, outcome), outcome)
+    assert status.phase == "implement" and status.state == "failed"
+    assert status.message == "Execution terminated: operator stopped it"

@@ -69,3 +69,16 @@ def test_live_frame_has_a_row_per_phase_and_the_fix_round() -> None:
     for phase in PIPELINE:
         assert phase in text
     assert "fix" in text and "round 2" in text
+
+
+def test_an_answer_that_could_not_be_applied_is_shown_once() -> None:
+    out = Console(record=True, width=60, force_terminal=False)
+    view = ProgressView(out, "feature-x")
+    ignored = "clarify-1: clarify-1 Q1: unknown option 'Z'; choose one of A, B"
+    for _ in range(2):
+        view.update(status(state="waiting", last_ignored_answer=ignored))
+    text = out.export_text()
+    assert text.count(f"answer not applied: {ignored}\n") == 1  # one line, even at 60 columns
+    live = Console(record=True, width=200)
+    live.print(view.render())
+    assert f"answer not applied: {ignored}" in live.export_text()

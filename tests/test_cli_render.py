@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from rich.console import Console
 
 from cli.listing import ListRow
 from cli.render import print_command, print_list, print_request, print_result, print_status
 from cli.settings import Settings
 from contract import FeatureResult, TaskItem, TestReport, Usage
+from tests.support.cli_driver import named_program  # noqa: F401 (fixture)
 from tests.support.cli_requests import approval, clarification, escalation, record, status
+
+pytestmark = pytest.mark.usefixtures("named_program")
 
 LOCAL = Settings(address="localhost:7233", namespace="default", task_queue="backforge")
 REMOTE = Settings(address="temporal.internal:7233", namespace="default", task_queue="backforge")
@@ -94,6 +98,13 @@ def test_status_shows_phase_with_task_head_commit_and_open_requests() -> None:
     assert "4 passed, 1 failed, 0 errors" in text and "E assert 1 == 2" in text
 
 
+def test_status_shows_an_answer_that_could_not_be_applied() -> None:
+    out = recorded()
+    ignored = "clarify-1: no open request 'clarify-1'; open requests: none"
+    print_status(out, status(state="waiting", last_ignored_answer=ignored), LOCAL)
+    assert f"Not applied  last answer sent by signal: {ignored}" in out.export_text()
+
+
 def test_result_lists_given_commits_or_its_records() -> None:
     result = FeatureResult(
         workflow_id="feature-x",
@@ -113,6 +124,17 @@ def test_result_lists_given_commits_or_its_records() -> None:
     assert "3 passed, 0 failed, 0 errors" in text
     assert "Temporal UI  http://localhost:8233/x" in text
     assert "  aaaaaaa plan: plan done" in text and "  bbbbbbb implement T002:" in text
+    # The workflow's result carries no summaries: no dangling colons, or the last status's.
+    bare = result.model_copy(
+        update={"commits": [r.model_copy(update={"summary": ""}) for r in result.commits]}
+    )
+    out = recorded()
+    print_result(out, bare)
+    text = out.export_text()
+    assert "  aaaaaaa plan\n  bbbbbbb implement T002\n" in text and "plan:" not in text
+    out = recorded()
+    print_result(out, bare, records=result.commits)
+    assert "  aaaaaaa plan: plan done\n" in out.export_text()
     out = recorded()
     print_result(
         out, result, commits=["1234567 deliver: report"], commits_title="Commits (main..001-x)"
@@ -126,7 +148,7 @@ def test_list_is_a_table_when_wide_and_two_lines_when_narrow() -> None:
     rows = [
         ListRow(
             id="feature-build-a-bookmarks-api-0a1b2c",
-            state="running",
+            state="waiting",
             phase="specify",
             awaiting=True,
             feature="Build a bookmarks API",
@@ -141,4 +163,4 @@ def test_list_is_a_table_when_wide_and_two_lines_when_narrow() -> None:
     print_list(narrow, rows)
     lines = narrow.export_text().splitlines()
     assert lines[0] == "feature-build-a-bookmarks-api-0a1b2c"
-    assert "running · specify · waiting for a person" in lines[1]
+    assert lines[1].startswith("  waiting · specify · started 2026-01-02 03:04")

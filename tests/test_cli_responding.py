@@ -15,7 +15,10 @@ from cli.responding import (
 )
 from cli.settings import Settings
 from contract import HumanQuestion, HumanRequest
+from tests.support.cli_driver import named_program  # noqa: F401 (fixture)
 from tests.support.cli_requests import approval, clarification, escalation, status
+
+pytestmark = pytest.mark.usefixtures("named_program")
 
 SETTINGS = Settings(address="localhost:7233", namespace="default", task_queue="backforge")
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from cli.settings import Settings
 from cli.starting import derive_workflow_id, static_details
 from contract import FeatureRequest
+from tests.support.cli_driver import named_program  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("named_program")
 
 
 def test_workflow_id_from_feature() -> None:

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
 from cli import app
+from cli.settings import set_program
 
 __all__ = [
     "CLOSED",
     "MODEL",
+    "PROGRAM",
     "invoke",
     "invoke_async",
     "error_line",
     "address",
     "make_git_repo",
+    "named_program",
 ]
 
 #: Nothing listens here: any server contact fails ("cannot reach Temporal").
@@ -26,9 +31,18 @@ CLOSED = "127.0.0.1:1"
 MODEL = ("--model", "openai:gpt-5")
 
 
+#: How in-process runs name the program in hints (``starter.py`` run by an active venv's
+#: python); detection from ``sys.argv`` is tested on its own (test_cli_settings, test_cli_commands).
+PROGRAM = "python starter.py"
+
+
 def invoke(*args: str, input: str | None = None) -> Result:
-    """Run the CLI in-process with ``args`` (stdout and stderr kept apart)."""
-    return CliRunner().invoke(app, list(args), input=input)
+    """Run the CLI in-process with ``args`` (stdout and stderr kept apart); hints say ``PROGRAM``."""
+    set_program(PROGRAM)
+    try:
+        return CliRunner().invoke(app, list(args), input=input)
+    finally:
+        set_program(None)
 
 
 async def invoke_async(*args: str, input: str | None = None) -> Result:
@@ -55,3 +69,11 @@ def make_git_repo(path: Path) -> Path:
 
     create_demo_repo(path)
     return path
+
+
+@pytest.fixture
+def named_program() -> Iterator[str]:
+    """Hints name ``PROGRAM`` during the test (for rendering called without ``invoke``)."""
+    set_program(PROGRAM)
+    yield PROGRAM
+    set_program(None)
