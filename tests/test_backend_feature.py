@@ -514,3 +514,32 @@ async def test_a_gate_policy_asks_a_person_when_a_condition_fails(
     (decision,) = fakes.deliveries[-1].gate_decisions
     assert "asked a person" in decision
     assert "spent is not under $3.00" in decision and "blocking findings remain" in decision
+
+
+class MissingKeyFakes(Fakes):
+    """The plan phase fails as a provider does when the worker has no key."""
+
+    async def _phase(self, inp: PhaseInput) -> PhaseOutcome:
+        if inp.phase == "plan" and inp.invocation == 1:
+            self.calls.append(inp)
+            raise ApplicationError(
+                "ANTHROPIC_API_KEY is not set: export ANTHROPIC_API_KEY in the worker's environment",
+                type="ModelConfigError",
+                non_retryable=True,
+            )
+        return await super()._phase(inp)
+
+
+async def test_a_missing_key_escalation_does_not_recommend_retrying_as_is(
+    ts_env: WorkflowEnvironment, queue: str
+) -> None:
+    fakes = MissingKeyFakes(clarify=False)
+    async with build_worker(ts_env.client, task_queue=queue, activity_overrides=fakes.activities()):
+        handle = await start(ts_env, fakes, request(), queue)
+        esc = await open_request(handle, "escalation")
+        assert esc.questions[0].recommended == "abort"
+        assert "ANTHROPIC_API_KEY is not set" in esc.body
+        assert "restart the worker, then answer retry" in esc.body
+        await respond(handle, request_id=esc.id, answers={"Q1": "retry"})  # after fixing it
+        result = await handle.result()
+    assert result.state == "completed"

@@ -63,6 +63,10 @@ with workflow.unsafe.imports_passed_through():
 __all__ = ["BackendFeatureWorkflow"]
 
 
+#: Activity failures only the worker's operator can cure (set a key, restart the worker).
+_WORKER_CONFIG_ERRORS = frozenset({"ModelConfigError", "ModelAuthError"})
+
+
 @dataclass
 class _Verdict:
     """What a check (tests, validation) found, and how to ask a person if it persists."""
@@ -466,20 +470,27 @@ class BackendFeatureWorkflow:
             except ActivityError as err:
                 if is_cancelled_exception(err):
                     raise
-                cause = (
-                    err.cause.message
-                    if isinstance(err.cause, ApplicationError)
-                    else str(err.cause or err)
-                )
+                failure = err.cause if isinstance(err.cause, ApplicationError) else None
+                cause = failure.message if failure else str(err.cause or err)
                 what = f"{phase} {task.id}" if task else phase
+                body = f"The {what} step failed:\n\n```\n{cause[:1500]}\n```"
+                # A worker's missing or wrong key is not cured by running the step again:
+                # someone must fix the worker's environment first, so retry is not advised.
+                fix_worker = failure is not None and failure.type in _WORKER_CONFIG_ERRORS
+                if fix_worker:
+                    body += (
+                        "\n\nThis is the worker's configuration (a model key, most often): set "
+                        "it in the worker's environment and restart the worker, then answer retry."
+                    )
                 choice, comment = await self._escalate_choice(
                     phase=phase,
                     title=f"{what} failed after its retries",
-                    body=f"The {what} step failed:\n\n```\n{cause[:1500]}\n```",
+                    body=body,
                     options=[
                         ("retry", "Run the step again (your comment is passed to it as guidance)"),
                         ("abort", "Stop the feature here"),
                     ],
+                    recommended="abort" if fix_worker else "retry",
                 )
                 guidance = comment or guidance
                 continue
@@ -553,7 +564,13 @@ class BackendFeatureWorkflow:
             self._budget = limit * 2 if answer == "raise" else float(answer)
 
     async def _escalate_choice(
-        self, *, phase: PhaseName, title: str, body: str, options: list[tuple[str, str]]
+        self,
+        *,
+        phase: PhaseName,
+        title: str,
+        body: str,
+        options: list[tuple[str, str]],
+        recommended: str | None = None,
     ) -> tuple[str, str | None]:
         response = await self._ask(
             HumanRequest(
@@ -567,7 +584,7 @@ class BackendFeatureWorkflow:
                         id="Q1",
                         text="How should the pipeline proceed?",
                         options=[HumanOption(key=k, answer=a) for k, a in options],
-                        recommended=options[0][0],
+                        recommended=recommended or options[0][0],
                         allow_free_text=False,
                     )
                 ],
