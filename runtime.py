@@ -213,6 +213,11 @@ class DevServer:
         self.log_path = log_path
 
     @property
+    def pid(self) -> int:
+        """The server process's id (benchmarks read its CPU time from ``/proc``)."""
+        return self._process.pid
+
+    @property
     def address(self) -> str:
         """``127.0.0.1:<port>``."""
         return f"127.0.0.1:{self.port}"
