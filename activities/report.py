@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import yaml
-
 from activities.speckit import parse_tasks
+from activities.yaml_text import YAMLError, load_yaml
 from contract import DeliveryFacts
 
 __all__ = ["ReportFacts", "report_markdown", "operations", "confidence"]
@@ -44,8 +43,8 @@ class ReportFacts:
 def operations(contract_text: str) -> list[str]:
     """``METHOD /path`` of every operation the contract declares."""
     try:
-        raw = yaml.safe_load(contract_text) or {}
-    except yaml.YAMLError:
+        raw = load_yaml(contract_text) or {}
+    except YAMLError:
         return []
     paths = raw.get("paths") if isinstance(raw, dict) else None
     if not isinstance(paths, dict):

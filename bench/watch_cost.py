@@ -28,10 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from activities.services import Services  # noqa: E402
 from activities.workspace import Workspaces, init_repo  # noqa: E402
-from cli.changes import HistoryWatch  # noqa: E402
 from contract import DEFAULT_MODEL, FeatureRequest  # noqa: E402
 from runtime import DevServer, start_dev_server  # noqa: E402
-from tests.support.pipeline import FEATURE, answer_recommended  # noqa: E402
+from tests.support.pipeline import FEATURE, answer_until_closed  # noqa: E402
 from worker import build_worker  # noqa: E402
 from workflows.backend_feature import BackendFeatureWorkflow  # noqa: E402
 
@@ -67,12 +66,7 @@ async def one_feature(env: DevServer, tmp: Path, *, watched: bool) -> tuple[floa
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
                 stdin=asyncio.subprocess.DEVNULL,
             )  # fmt: skip
-        answered: list[str] = []
-        async with HistoryWatch(handle) as changes:
-            seen = await changes.caught_up()
-            while not changes.closed:
-                await answer_recommended(handle, answered)
-                seen = await changes.wait(seen, timeout=60)
+        await answer_until_closed(handle, [])
         await handle.result()
         worker, server = time.process_time() - worker0, process_cpu(env.pid) - server0
         wall = time.monotonic() - t0

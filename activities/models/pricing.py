@@ -32,10 +32,10 @@ import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from activities.models.errors import config_error
+from activities.yaml_text import YAMLError, load_yaml
 from contract import Usage
 
 __all__ = [
@@ -209,8 +209,8 @@ def _load_overrides() -> dict[str, Price]:
         return cached[1]
     try:
         text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as err:
+        data = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
+    except (OSError, ValueError, YAMLError) as err:
         raise config_error(f"{PRICES_ENV}={path_text}: not valid JSON/YAML: {err}") from None
     if isinstance(data, dict) and isinstance(data.get("prices"), dict):
         data = data["prices"]

@@ -14,8 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from activities.models.base import (
     CallOrigin,
     ModelError,
@@ -24,6 +22,7 @@ from activities.models.base import (
     TextPart,
     ToolCallPart,
 )
+from activities.yaml_text import load_yaml
 from contract import Usage
 
 __all__ = ["ScriptedModel", "load_transcript", "script_key", "PROJECT_ROOT"]
@@ -40,7 +39,7 @@ def script_key(origin: CallOrigin, invocation: int | None = None) -> str:
 
 @lru_cache(maxsize=8)
 def _load(path: str, mtime: float) -> dict[str, Any]:
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    data = load_yaml(Path(path).read_text(encoding="utf-8"))
     if not isinstance(data, dict) or data.get("kind") != "backforge-scripted-transcript":
         raise ModelError(f"{path} is not a Backforge scripted transcript (kind missing)")
     if not isinstance(data.get("calls"), dict):

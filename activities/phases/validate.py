@@ -13,12 +13,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import yaml
 from temporalio import activity
 
 from activities.heartbeat import keep_alive
 from activities.model_phase import PhaseActivity, layout_of
 from activities.validation.sandboxed import validate_checkout
+from activities.yaml_text import YAMLError, load_yaml
 from contract import PhaseInput, PhaseOutcome, ValidationSummary
 from telemetry import metrics
 
@@ -34,8 +34,8 @@ to validate from outside. Nothing was checked over HTTP; the tests are the only 
 def _declares_operations(contract: Path) -> bool:
     """Whether the contract exists and has ``paths`` (else the feature has no HTTP API)."""
     try:
-        raw = yaml.safe_load(contract.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        raw = load_yaml(contract.read_text(encoding="utf-8"))
+    except (OSError, YAMLError):
         return True  # unreadable: let the checker report it
     return not isinstance(raw, dict) or bool(raw.get("paths"))
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from activities.validation.extension import EXTENSION_KEY, BackforgeExtension
 from activities.validation.spec import expand_requirement_refs
+from activities.yaml_text import YAMLError, load_yaml
 
 __all__ = [
     "Contract",
@@ -521,10 +521,10 @@ def load_contract(path: Path) -> Contract:
             ``x-backforge`` extension is invalid.
     """
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ContractError(f"cannot read the contract {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
+    except YAMLError as exc:
         raise ContractError(f"the contract {path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict) or not str(raw.get("openapi", "")).startswith("3"):
         raise ContractError(f"{path} is not an OpenAPI 3 document (no 'openapi: 3.x' field)")
