@@ -88,8 +88,9 @@ class WorkerGroup:
     another process serves that queue.
     """
 
-    def __init__(self, workers: list[Worker]) -> None:
+    def __init__(self, workers: list[Worker], workspaces: Workspaces) -> None:
         self.workers = workers
+        self.workspaces = workspaces
 
     async def __aenter__(self) -> WorkerGroup:
         for worker in self.workers:
@@ -97,8 +98,11 @@ class WorkerGroup:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for worker in reversed(self.workers):
-            await worker.__aexit__(*exc)  # type: ignore[arg-type]
+        try:
+            for worker in reversed(self.workers):
+                await worker.__aexit__(*exc)  # type: ignore[arg-type]
+        finally:
+            self.workspaces.release()
 
 
 def build_worker(
@@ -162,10 +166,11 @@ def build_worker(
             )
         )
     if not workers:
+        services.workspaces.release()
         raise ValueError(
             "activity_slots and sandbox_slots are both 0: this worker would do nothing"
         )
-    return WorkerGroup(workers)
+    return WorkerGroup(workers, services.workspaces)
 
 
 def _name(fn: Callable[..., Any]) -> str:

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.models import Model, ModelRequest, ModelResolver, ModelResponse
 from activities.models.scripted import load_transcript, script_key
 from activities.services import Services
+from activities.workspace import Workspaces
 from contract import DEFAULT_MODEL, PHASE_NAMES
 from tests.support.git import git, trailers
 from tests.support.pipeline import (
@@ -128,7 +129,8 @@ async def test_retried_phase_pays_nothing_twice_and_commits_the_same(
     live: Counter[str] = Counter()
     injected: Counter[str] = Counter()
     services = Services(
-        models=ModelResolver(wrappers=[lambda model: FaultyModel(model, plan, live, injected)])
+        models=ModelResolver(wrappers=[lambda model: FaultyModel(model, plan, live, injected)]),
+        workspaces=Workspaces(tmp_path / "scratch"),
     )
     faulty = await run_pipeline(
         local_env, tmp_path / "service", workflow_id=unique("e2e-faulty"), services=services

@@ -29,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 import activities.agent
 from activities.models import Model, ModelRequest, ModelResolver, ModelResponse
 from activities.services import Services
+from activities.workspace import Workspaces
 from telemetry import tracing
 from telemetry.metrics import METRIC_NAMES
 from telemetry.prometheus import prometheus_runtime
@@ -102,7 +103,10 @@ async def traced(
         interceptors=[TracingInterceptor(tracing.tracer())],
         runtime=prometheus_runtime(port, host="127.0.0.1"),
     )
-    services = Services(models=ModelResolver(wrappers=[FailOnce()]))
+    services = Services(
+        models=ModelResolver(wrappers=[FailOnce()]),
+        workspaces=Workspaces(tmp_path_factory.mktemp("traced-scratch")),
+    )
     try:
         repo = tmp_path_factory.mktemp("traced") / "service"
         run = await run_pipeline(

@@ -9,7 +9,7 @@ import pytest
 
 from activities.models import CallOrigin, Message, ModelRequest, ModelResponse, RecordingModel
 from activities.models.base import TextPart
-from activities.workspace import BranchMoved, Workspaces
+from activities.workspace import BranchMoved, WorkspaceError, Workspaces
 from contract import Usage, WorkspaceInfo
 from tests.support.git import git
 from tests.support.repos import phase_input, request, snapshot, user_repo, workspaces
@@ -183,3 +183,13 @@ async def test_run_records_survive_a_lost_worker_and_are_paid_once(
 
     third = await workspaces(tmp_path, "third").run_store(inp, attempt=3)
     assert third.paid_earlier.model_calls == 4 and third.paid_earlier.lost_calls == 1
+
+
+def test_a_scratch_directory_has_one_owner_until_it_is_released(tmp_path: Path) -> None:
+    first, second = Workspaces(tmp_path / "scratch"), Workspaces(tmp_path / "scratch")
+    first.claim()
+    with pytest.raises(WorkspaceError, match="give each worker its own --scratch"):
+        second.claim()
+    first.release()  # a stopped worker gives it back
+    second.claim()
+    second.release()

@@ -22,6 +22,7 @@ import fcntl
 import os
 import re
 import secrets
+import shutil
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -97,9 +98,13 @@ class Workspaces:
             ) from None
         self._owner = handle
         for leftover in (self.scratch / "attempts").glob("*"):  # a killed worker's worktrees
-            import shutil
-
             shutil.rmtree(leftover, ignore_errors=True)
+
+    def release(self) -> None:
+        """Give the scratch directory back (a worker calls this when it stops)."""
+        if self._owner is not None:
+            self._owner.close()  # closing the file drops the lock
+            self._owner = None
 
     def cache(self, repo: str) -> RepoCache:
         remote = Remote.parse(repo)
