@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
@@ -41,6 +41,8 @@ __all__ = [
     "ESCALATE",
     "Finish",
     "Question",
+    "Review",
+    "FinishCheck",
     "AgentRun",
     "run_agent",
     "transcript_digest",
@@ -109,6 +111,8 @@ class AgentRun(Generic[F]):
     transcript: list[Message] = field(default_factory=list)
     live_calls: int = 0
     replayed_calls: int = 0
+    #: What the accepted finish was checked against (tests run, files changed), if anything.
+    evidence: str = ""
 
     @property
     def summary(self) -> str:
@@ -117,8 +121,18 @@ class AgentRun(Generic[F]):
         return str(getattr(self.escalation, "problem", ""))
 
 
-#: Checks a validated finish against the workspace; returns a message for the model, or None.
-FinishCheck = Callable[[F], str | None]
+@dataclass(frozen=True)
+class Review:
+    """A phase's verdict on a validated finish."""
+
+    #: What is missing, for the model (the finish is refused), or None (accepted).
+    problem: str | None = None
+    #: What the finish was checked against, recorded with an accepted finish.
+    evidence: str = ""
+
+
+#: Checks a validated finish against the workspace (it may run tests).
+FinishCheck = Callable[[F], Awaitable[Review]]
 
 
 def _stop(
@@ -203,7 +217,7 @@ async def run_agent(
         results: list[ToolResultPart] = []
         for call in calls:
             if call.name == FINISH:
-                results.append(_finish(call, finish, check_finish, run))
+                results.append(await _finish(call, finish, check_finish, run))
             elif call.name == ESCALATE and escalation is not None:
                 results.append(_escalate(call, escalation, run))
             else:
@@ -229,16 +243,17 @@ def _result(call: ToolCallPart, content: str, *, error: bool) -> ToolResultPart:
     return ToolResultPart(tool_call_id=call.id, name=call.name, content=content, is_error=error)
 
 
-def _finish(
+async def _finish(
     call: ToolCallPart, finish: type[F], check: FinishCheck[F] | None, run: AgentRun[F]
 ) -> ToolResultPart:
     value = parse_arguments(finish, call.arguments)
     if isinstance(value, str):
         return _result(call, f"not finished: {value}", error=True)
-    problem = check(value) if check else None
-    if problem is not None:
-        return _result(call, problem, error=True)
+    review = await check(value) if check else Review()
+    if review.problem is not None:
+        return _result(call, review.problem, error=True)
     run.finish = value
+    run.evidence = review.evidence
     return _result(call, "ok", error=False)
 
 

@@ -15,10 +15,12 @@ from contract import TaskItem
 
 __all__ = [
     "CONSTITUTION",
+    "CODEBASE",
     "FeatureLayout",
     "DocumentName",
     "TaskLine",
     "parse_tasks",
+    "task_lines",
     "find_task",
     "check_off",
     "clarification_markers",
@@ -28,11 +30,14 @@ __all__ = [
 ]
 
 CONSTITUTION = ".specify/memory/constitution.md"
+#: The map of an existing codebase, written by the summarize phase (brownfield repositories).
+CODEBASE = ".specify/memory/codebase.md"
 MAX_MARKERS = 3
 #: Task titles are cut to this for display; the phase itself reads the whole line.
 MAX_TITLE_CHARS = 160
 
 DocumentName = Literal[
+    "codebase",
     "constitution",
     "spec",
     "plan",
@@ -63,6 +68,8 @@ class FeatureLayout:
     def path(self, name: DocumentName) -> str:
         if name == "constitution":
             return CONSTITUTION
+        if name == "codebase":
+            return CODEBASE
         file = {
             "spec": "spec.md",
             "plan": "plan.md",
@@ -136,6 +143,11 @@ def _lines(text: str) -> list[TaskLine]:
             )
         )
     return out
+
+
+def task_lines(text: str) -> list[TaskLine]:
+    """Every task line of tasks.md text, whole, in order."""
+    return _lines(text)
 
 
 def parse_tasks(text: str) -> list[TaskItem]:
