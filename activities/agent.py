@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
@@ -31,6 +31,7 @@ from activities.models import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    ToolSpec,
 )
 from activities.models.structured import model_tool, parse_arguments
 from activities.tools import Toolbox
@@ -166,8 +167,8 @@ async def run_agent(
     started = time.monotonic()
     tools = [
         *toolbox.specs(),
-        model_tool(finish, name=FINISH),
-        *([model_tool(escalation, name=ESCALATE)] if escalation else []),
+        _lean(model_tool(finish, name=FINISH)),
+        *([_lean(model_tool(escalation, name=ESCALATE))] if escalation else []),
     ]
     # The call marker goes after the task, not in the system prompt, so the
     # system prompt and context stay a byte-identical, cacheable prefix.
@@ -237,6 +238,24 @@ async def run_agent(
     run.live_calls = model.live_calls
     run.replayed_calls = model.replayed_calls
     return run
+
+
+def _lean(spec: ToolSpec) -> ToolSpec:
+    """The spec without what the model does not need: pydantic's ``title`` keys and the
+    schema's copy of the tool description (every request carries the tools)."""
+
+    def strip(node: Any, top: bool) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: strip(v, False)
+                for k, v in node.items()
+                if not (k == "title" and isinstance(v, str)) and not (top and k == "description")
+            }
+        if isinstance(node, list):
+            return [strip(v, False) for v in node]
+        return node
+
+    return spec.model_copy(update={"parameters": strip(spec.parameters, True)})
 
 
 def _result(call: ToolCallPart, content: str, *, error: bool) -> ToolResultPart:

@@ -152,23 +152,20 @@ async def gather_environment(
 
 _TOOL_LINES = {
     "run_tests": (
-        "`run_tests` runs pytest from the repository root as `python -m pytest "
-        "-p no:cacheprovider [paths or node ids]`, with the project's own configuration "
-        "(`[tool.pytest.ini_options]` in pyproject.toml, pytest.ini, conftest.py; `addopts` "
-        "apply). Backforge records every test's outcome itself: the first lines of the result "
-        "are its verdict and counts, then the output (head and tail when long)."
+        "`run_tests`: `python -m pytest -p no:cacheprovider [paths or node ids]` from the "
+        "root, with the project's pytest configuration (pyproject.toml, pytest.ini, "
+        "conftest.py; `addopts` apply). Backforge records each outcome itself: its verdict "
+        "and counts come first, then the output's head and tail."
     ),
     "run_command": (
-        "`run_command` runs a Python snippet (`python`) or a shell command (`command`) in "
-        "the same project environment, on a throwaway copy of the repository "
-        f"(`/workspace`), with no network and a {COMMAND_TIMEOUT_S}-second limit; nothing "
-        "it writes is kept. Use it for smoke checks instead of scratch files."
+        "`run_command`: a Python snippet (`python -c`) or shell command (`sh -c`) in the "
+        "project environment on a throwaway copy of the repository; no network, "
+        f"{COMMAND_TIMEOUT_S} s limit, nothing kept. For smoke checks, not scratch files."
     ),
     "api_docs": (
-        "`api_docs` answers from the installed versions, read from their source without "
-        "running it: the signature and docstring of a module, class or function "
-        "(`fastapi.testclient.TestClient`), or a search in one package's docs "
-        "(`package` + `query`). With no arguments it lists every installed package."
+        "`api_docs`: the installed versions' documentation, read from source without "
+        "running it: `target` (e.g. `fastapi.testclient.TestClient`) gives signature, "
+        "docstring and members; `package` + `query` searches one package."
     ),
 }
 
@@ -190,7 +187,7 @@ def render_environment(facts: EnvironmentFacts) -> str:
             else ""
         )
         if facts.wheelhouse
-        else "none (only the packages above can be declared)"
+        else "none"
     )
     tools = [line for name, line in _TOOL_LINES.items() if name in facts.tools]
     memory = f"`{CONSTITUTION}`" + (
@@ -203,10 +200,9 @@ def render_environment(facts: EnvironmentFacts) -> str:
         declared=", ".join(facts.declared) or "nothing yet",
         present=", ".join(present) or "none",
         absent=", ".join(absent) or "none",
-        others=f"{others} more" if others > 0 else "no others",
+        others=f"{others} more" if others > 0 else "nothing else",
         wheelhouse=wheelhouse,
         feature_dir=facts.feature_dir,
         memory=memory,
-        tools="\n".join(f"- {line}" for line in tools)
-        or "- (this phase reads and writes files only)",
+        tools="\n".join(f"- {line}" for line in tools),
     ).strip()

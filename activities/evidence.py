@@ -51,37 +51,28 @@ ChangedFiles = Callable[[list[str]], Awaitable[set[str]]]
 
 
 class UnchangedFile(BaseModel):
-    """A file the task line names that this task rightly left as it was."""
-
     model_config = ConfigDict(extra="forbid")
 
     path: str
-    reason: str = Field(description="Why it needed no change (e.g. it is only read).")
+    reason: str
 
 
 class PendingTest(BaseModel):
-    """A failing test that only a later task can make pass."""
-
     model_config = ConfigDict(extra="forbid")
 
-    test: str = Field(description="Test path or node id, e.g. tests/test_x.py::test_y.")
-    task: str = Field(description="The later task (T0NN) that makes it pass.")
+    test: str = Field(description="Path or node id.")
+    task: str = Field(description="Later task that makes it pass.")
 
 
 class ImplementFinish(Finish):
-    """Call when the task is done: your implementation report. Backforge then checks the
-    evidence (the files the task names changed, its tests run) and tells you what is missing."""
+    """Your implementation report when the task is done; Backforge then checks the evidence."""
 
-    requirements: list[str] = Field(
-        default_factory=list, description="The FR-/SC- ids this task implements or tests."
-    )
+    requirements: list[str] = Field(default_factory=list, description="FR-/SC- ids served.")
     unchanged_files: list[UnchangedFile] = Field(
-        default_factory=list,
-        description="Files the task line names that needed no change, each with the reason.",
+        default_factory=list, description="Named files that needed no change, and why."
     )
     pending_tests: list[PendingTest] = Field(
-        default_factory=list,
-        description="Failing tests a later open task makes pass (not for this task's own work).",
+        default_factory=list, description="Failing tests only a later open task can fix."
     )
 
 

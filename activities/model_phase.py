@@ -114,6 +114,8 @@ class ModelPhase(PhaseActivity, ABC, Generic[F]):
     reads: ClassVar[tuple[DocumentName, ...]]
     #: Documents given as outlines with line numbers (the contract: its operations).
     outlines: ClassVar[tuple[DocumentName, ...]] = ()
+    #: Documents named by path and size only (read through the tools).
+    listed: ClassVar[tuple[DocumentName, ...]] = ()
     #: The model's ``finish`` arguments.
     finish: ClassVar[type[Finish]]
     #: The model's ``escalate`` arguments, for phases that may ask a person.
@@ -253,6 +255,10 @@ class ModelPhase(PhaseActivity, ABC, Generic[F]):
             size = f"{len(text.splitlines())} lines"
             body = contract_operations(text) if name == "contract" else outline(text)
             digests.append(f"- `{rel}` ({size}):\n" + _indent(body))
+        for name in self.listed:
+            rel = layout.path(name)
+            if ws.exists(rel):
+                digests.append(f"- `{rel}` ({len(ws.read(rel).splitlines())} lines)")
         if digests:
             blocks.append(prompts.render("outlines", outlines="\n".join(digests)).strip())
         return "\n\n".join(blocks)

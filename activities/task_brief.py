@@ -27,7 +27,7 @@ from activities.workspace import Workspace
 
 __all__ = ["task_brief", "parallel_siblings", "task_phase"]
 
-_STORY_CHARS = 2_500
+_STORY_CHARS = 1_500
 _API_PATH = re.compile(r"(?<![\w.`/])(/[a-z][\w{}\-]*(?:/[\w{}\-]+)*)")
 
 
@@ -100,7 +100,7 @@ def task_brief(
         found = requirement_lines(spec, ids)
         if found:
             parts.append(f"Requirements it cites (`{spec_path}`):\n\n" + "\n".join(found))
-    if spec and line.story:
+    if spec and line.story and not ids:  # cited requirements say more than the story
         story = story_section(spec, line.story)
         if story:
             if len(story) > _STORY_CHARS:
@@ -118,7 +118,7 @@ def task_brief(
     if model:
         words = {w.lower() for w in re.findall(r"[A-Za-z]+", text)}
         named = [n for n in _entities(model) if n.lower() in words or f"{n.lower()}s" in words]
-        entities = entity_sections(model, named) if named else ""
+        entities = entity_sections(model, named, limit=_STORY_CHARS) if named else ""
         if entities:
             parts.append(f"Data-model entities it mentions (`{model_path}`):\n\n{entities}")
     return "\n\n".join(parts)

@@ -109,27 +109,19 @@ _BASE_SPECS = [
 
 _RUN_TESTS = ToolSpec(
     name="run_tests",
-    description=(
-        "Run the project's tests with pytest in the sandbox (all, or the given paths or node "
-        "ids). Returns Backforge's verdict and counts, then the output (head and tail)."
-    ),
+    description="Run pytest in the sandbox on the given paths or node ids (all if none).",
     parameters=_schema({"tests": {"type": "array", "items": _STR}}, []),
 )
 _RUN_COMMAND = ToolSpec(
     name="run_command",
-    description=(
-        "Run a Python snippet (`python`) or a shell command (`command`) in the project "
-        "environment on a throwaway copy of the repository: no network, 30 s limit, nothing "
-        "kept. For smoke checks (imports, a request through TestClient, versions)."
-    ),
+    description="Run a Python snippet or a shell command in the sandbox (nothing is kept).",
     parameters=_schema({"python": _STR, "command": _STR}, []),
 )
 _API_DOCS = ToolSpec(
     name="api_docs",
     description=(
-        "Documentation of the installed versions: `target` (dotted path, e.g. "
-        "fastapi.testclient.TestClient) gives signature, docstring and members; `package` "
-        "with `query` searches that package's docs; no arguments lists installed packages."
+        "Docs of the installed versions: `target` (a dotted path), or `package` and "
+        "`query` (a search), or nothing (the package list)."
     ),
     parameters=_schema({"target": _STR, "package": _STR, "query": _STR}, []),
 )

@@ -25,7 +25,7 @@ from activities.agent import AgentRun, Question, Review
 from activities.documents import section
 from activities.evidence import ImplementFinish, TaskScope, review_task, task_scope
 from activities.model_phase import ModelPhase, layout_of
-from activities.project_tests import run_project_tests
+from activities.project_tests import TestRun, run_project_tests
 from activities.speckit import FeatureLayout, check_off, find_task, record_clarifications
 from activities.task_brief import task_brief
 from activities.workspace import Checkout
@@ -40,17 +40,16 @@ _PLAN_SECTION_CHARS = 3_000
 
 
 class Escalation(BaseModel):
-    """Stop and ask a person when you cannot proceed: the spec is missing a detail,
-    contradicts itself, or a decision needs a human. Work done so far is kept."""
+    """Ask a person when the documents leave a decision you cannot make; work so far is kept."""
 
     model_config = ConfigDict(extra="forbid")
 
     blocker_type: Literal["ambiguity", "missing_detail", "contradiction", "undefined_behaviour"]
-    context: str = Field(description="What you were doing when you got stuck.")
-    spec_says: str = Field(description="What the spec (or plan, or contract) says on the point.")
-    problem: str = Field(description="Why you cannot proceed, in one or two sentences.")
+    context: str = Field(description="What you were doing.")
+    spec_says: str = Field(description="What the spec, plan or contract says on the point.")
+    problem: str = Field(description="Why you cannot proceed (one or two sentences).")
     questions: list[Question] = Field(min_length=1, max_length=3)
-    impact: str = Field(description="What each answer changes in the code or the contract.")
+    impact: str = Field(description="What each answer changes.")
 
     def request(self, task_id: str) -> HumanRequest:
         body = (
@@ -77,7 +76,8 @@ class ImplementPhase(ModelPhase[ImplementFinish]):
     phase = "implement"
     prompt = "implement"
     reads = ()
-    outlines = ("constitution", "codebase", "spec", "data-model", "contract", "plan", "tasks")
+    outlines = ("codebase", "spec", "data-model")
+    listed = ("constitution", "plan", "research", "contract", "quickstart", "tasks")
     finish = ImplementFinish
     escalation = Escalation
     runs_tests = True
@@ -101,6 +101,8 @@ class ImplementPhase(ModelPhase[ImplementFinish]):
             plan = ws.read(plan_path)
             for title in PLAN_SECTIONS:
                 body = section(plan, title)
+                if body and title == "Project Structure":  # the source tree, not the docs tree
+                    body = section(body, "Source Code") or body
                 if body:
                     if len(body) > _PLAN_SECTION_CHARS:
                         body = body[:_PLAN_SECTION_CHARS].rsplit("\n", 1)[0] + "\n..."
@@ -135,10 +137,11 @@ class ImplementPhase(ModelPhase[ImplementFinish]):
         scope, text = self._scope(ws, inp)
 
         async def changed(paths: list[str]) -> set[str]:
-            out = await git(ws.root, "status", "--porcelain", "--untracked-files=all", "--", *paths)
-            return {line[3:].strip().strip('"') for line in out.splitlines() if line.strip()}
+            tracked = await git(ws.root, "diff", "--name-only", "HEAD", "--", *paths)
+            new = await git(ws.root, "ls-files", "--others", "--exclude-standard", "--", *paths)
+            return {p for p in (tracked + "\n" + new).splitlines() if p.strip()}
 
-        async def run_tests(selection: list[str]):  # type: ignore[no-untyped-def]
+        async def run_tests(selection: list[str]) -> TestRun:
             if activity.in_activity():
                 activity.heartbeat(f"{inp.run_key}: evidence")
             return await run_project_tests(ws.root, selection)
