@@ -178,13 +178,19 @@ def show(data: dict[str, Any], before: dict[str, Any] | None) -> None:
     print("\nimplement, per task (requests, input tokens):")
     for task, row in data["tasks"].items():
         then = (before or {}).get("tasks", {}).get(task, {}).get("input_tokens")
-        print(f"  {task}: {row['requests']:>3} {row['input_tokens']:>8}" + ratio(row["input_tokens"], then))
+        print(
+            f"  {task}: {row['requests']:>3} {row['input_tokens']:>8}"
+            + ratio(row["input_tokens"], then)
+        )
     per_task = data["implement_input_per_task"]
     print(
         f"\nimplementation input tokens per task: {per_task}"
         + ratio(per_task, (before or {}).get("implement_input_per_task"))
     )
-    print(f"all input tokens: {data['input_tokens']}" + ratio(data["input_tokens"], (before or {}).get("input_tokens")))
+    print(
+        f"all input tokens: {data['input_tokens']}"
+        + ratio(data["input_tokens"], (before or {}).get("input_tokens"))
+    )
     print(
         f"repeated share of input: {data['repeated_share']:.0%}; "
         f"system+documents share: {data['document_share']:.0%}"
