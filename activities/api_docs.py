@@ -358,22 +358,32 @@ class ApiDocs:
         return f"{len(items)} installed packages:\n" + ", ".join(items) + "\n"
 
 
+def _submodules(module: griffe.Module) -> list[griffe.Module]:
+    """Every real submodule, breadth first (aliases skipped: they may form cycles)."""
+    out: list[griffe.Module] = []
+    stack = [m for m in module.members.values() if not m.is_alias and m.is_module]
+    seen: set[int] = set()
+    while stack and len(out) < _MAX_WALK:
+        sub = stack.pop(0)
+        if id(sub) in seen:
+            continue
+        seen.add(id(sub))
+        out.append(sub)  # type: ignore[arg-type]
+        stack += [m for m in sub.members.values() if not m.is_alias and m.is_module]
+    return out
+
+
 def _in_submodules(module: griffe.Module, name: str) -> griffe.Object | None:
-    """``name`` defined in a submodule (packages that re-export lazily, like pydantic)."""
-    stack = list(module.modules.values())
-    while stack:
-        sub = stack.pop(0)
-        member = sub.members.get(name)
-        if member is not None and not member.is_alias and not sub.name.startswith("_"):
-            return member  # type: ignore[return-value]
-        stack.extend(sub.modules.values())
-    stack = list(module.modules.values())
-    while stack:  # private modules last (pydantic._internal ...)
-        sub = stack.pop(0)
+    """``name`` defined in a submodule (packages that re-export lazily, like pydantic);
+    public submodules first, private ones (``pydantic._internal``) last."""
+    subs = _submodules(module)
+    ordered = [s for s in subs if not s.name.startswith("_")] + [
+        s for s in subs if s.name.startswith("_")
+    ]
+    for sub in ordered:
         member = sub.members.get(name)
         if member is not None and not member.is_alias:
             return member  # type: ignore[return-value]
-        stack.extend(sub.modules.values())
     return None
 
 
