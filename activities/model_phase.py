@@ -33,6 +33,7 @@ from activities import prompts
 from activities.agent import AgentRun, Finish, Review, run_agent, transcript_digest
 from activities.documents import contract_operations, outline
 from activities.environment import gather_environment, render_environment
+from activities.heartbeat import keep_alive
 from activities.models import CallOrigin, ModelError, RecordingModel
 from activities.services import Services
 from activities.speckit import DocumentName, FeatureLayout
@@ -166,9 +167,10 @@ class ModelPhase(PhaseActivity, ABC, Generic[F]):
         layout = layout_of(inp)
         async with self.checkout(inp) as ws:
             toolbox = self.toolbox(ws, inp)
-            facts = await gather_environment(
-                ws.root, feature_dir=layout.feature_dir, tools=toolbox.names
-            )
+            async with keep_alive(f"{inp.run_key}: environment"):
+                facts = await gather_environment(
+                    ws.root, feature_dir=layout.feature_dir, tools=toolbox.names
+                )
             task = prompts.render(
                 self.prompt_name(inp),
                 feature=await self.services.workspaces.feature_text(inp),

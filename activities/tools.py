@@ -368,6 +368,10 @@ def project_toolbox(
             return await run_project_command(ws.root, request)
 
     async def api_docs(target: str | None, package: str | None, query: str | None) -> str:
+        async with keep_alive("api_docs"):
+            return await _docs(target, package, query)
+
+    async def _docs(target: str | None, package: str | None, query: str | None) -> str:
         env = await ensure_project_env(ws.root)
         if not env.ok or env.env is None:
             raise ToolError(f"the project environment could not be prepared: {env.message}")

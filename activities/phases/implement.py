@@ -24,6 +24,7 @@ from activities import prompts
 from activities.agent import AgentRun, Question, Review
 from activities.documents import section
 from activities.evidence import ImplementFinish, TaskScope, review_task, task_scope
+from activities.heartbeat import keep_alive
 from activities.model_phase import ModelPhase, layout_of
 from activities.project_tests import TestRun, run_project_tests
 from activities.speckit import FeatureLayout, check_off, find_task, record_clarifications
@@ -142,9 +143,8 @@ class ImplementPhase(ModelPhase[ImplementFinish]):
             return {p for p in (tracked + "\n" + new).splitlines() if p.strip()}
 
         async def run_tests(selection: list[str]) -> TestRun:
-            if activity.in_activity():
-                activity.heartbeat(f"{inp.run_key}: evidence")
-            return await run_project_tests(ws.root, selection)
+            async with keep_alive(f"{inp.run_key}: evidence"):
+                return await run_project_tests(ws.root, selection)
 
         return await review_task(
             ws, scope, finish, tasks_text=text, changed=changed, run_tests=run_tests
