@@ -76,6 +76,7 @@ MAX_FEATURE_CHARS = 4000
 
 #: Every phase activity. ``fix`` is a step the workflow runs inside test/analyze/review.
 PhaseName = Literal[
+    "summarize",
     "constitution",
     "specify",
     "plan",
@@ -92,6 +93,7 @@ PHASE_NAMES: tuple[PhaseName, ...] = get_args(PhaseName)
 Stage = Literal[
     "starting",
     "prepare",
+    "summarize",
     "constitution",
     "specify",
     "plan",

@@ -35,6 +35,7 @@ from activities.phases.merge import MergeStep
 from activities.phases.plan import PlanPhase
 from activities.phases.prepare import PrepareStep, ResetStep
 from activities.phases.specify import SpecifyPhase
+from activities.phases.summarize import SummarizePhase
 from activities.phases.tasks import TasksPhase
 from activities.phases.testing import TestPhase
 from activities.phases.validate import ValidatePhase
@@ -56,6 +57,7 @@ def activities(services: Services) -> list[Callable[..., Any]]:
     return [
         PrepareStep(services).run,
         ResetStep(services).run,
+        SummarizePhase(services).run,
         ConstitutionPhase(services).run,
         SpecifyPhase(services).run,
         PlanPhase(services).run,

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
@@ -31,16 +31,20 @@ from activities.models import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    ToolSpec,
 )
 from activities.models.structured import model_tool, parse_arguments
 from activities.tools import Toolbox
 from contract import AgentBudget, HumanOption, HumanQuestion, Usage
+from telemetry.spans import tool_span
 
 __all__ = [
     "FINISH",
     "ESCALATE",
     "Finish",
     "Question",
+    "Review",
+    "FinishCheck",
     "AgentRun",
     "run_agent",
     "transcript_digest",
@@ -109,6 +113,8 @@ class AgentRun(Generic[F]):
     transcript: list[Message] = field(default_factory=list)
     live_calls: int = 0
     replayed_calls: int = 0
+    #: What the accepted finish was checked against (tests run, files changed), if anything.
+    evidence: str = ""
 
     @property
     def summary(self) -> str:
@@ -117,8 +123,18 @@ class AgentRun(Generic[F]):
         return str(getattr(self.escalation, "problem", ""))
 
 
-#: Checks a validated finish against the workspace; returns a message for the model, or None.
-FinishCheck = Callable[[F], str | None]
+@dataclass(frozen=True)
+class Review:
+    """A phase's verdict on a validated finish."""
+
+    #: What is missing, for the model (the finish is refused), or None (accepted).
+    problem: str | None = None
+    #: What the finish was checked against, recorded with an accepted finish.
+    evidence: str = ""
+
+
+#: Checks a validated finish against the workspace (it may run tests).
+FinishCheck = Callable[[F], Awaitable[Review]]
 
 
 def _stop(
@@ -152,8 +168,8 @@ async def run_agent(
     started = time.monotonic()
     tools = [
         *toolbox.specs(),
-        model_tool(finish, name=FINISH),
-        *([model_tool(escalation, name=ESCALATE)] if escalation else []),
+        _lean(model_tool(finish, name=FINISH)),
+        *([_lean(model_tool(escalation, name=ESCALATE))] if escalation else []),
     ]
     # The call marker goes after the task, not in the system prompt, so the
     # system prompt and context stay a byte-identical, cacheable prefix.
@@ -203,11 +219,14 @@ async def run_agent(
         results: list[ToolResultPart] = []
         for call in calls:
             if call.name == FINISH:
-                results.append(_finish(call, finish, check_finish, run))
+                results.append(await _finish(call, finish, check_finish, run))
             elif call.name == ESCALATE and escalation is not None:
                 results.append(_escalate(call, escalation, run))
             else:
-                results.append(await toolbox.execute(call))
+                with tool_span(call.name, call_id=call.id) as span:
+                    result = await toolbox.execute(call)
+                    span.record(result)
+                results.append(result)
         messages.append(Message(role="user", parts=list(results)))
         if run.finish is not None or run.escalation is not None:
             break
@@ -225,20 +244,39 @@ async def run_agent(
     return run
 
 
+def _lean(spec: ToolSpec) -> ToolSpec:
+    """The spec without what the model does not need: pydantic's ``title`` keys and the
+    schema's copy of the tool description (every request carries the tools)."""
+
+    def strip(node: Any, top: bool) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: strip(v, False)
+                for k, v in node.items()
+                if not (k == "title" and isinstance(v, str)) and not (top and k == "description")
+            }
+        if isinstance(node, list):
+            return [strip(v, False) for v in node]
+        return node
+
+    return spec.model_copy(update={"parameters": strip(spec.parameters, True)})
+
+
 def _result(call: ToolCallPart, content: str, *, error: bool) -> ToolResultPart:
     return ToolResultPart(tool_call_id=call.id, name=call.name, content=content, is_error=error)
 
 
-def _finish(
+async def _finish(
     call: ToolCallPart, finish: type[F], check: FinishCheck[F] | None, run: AgentRun[F]
 ) -> ToolResultPart:
     value = parse_arguments(finish, call.arguments)
     if isinstance(value, str):
         return _result(call, f"not finished: {value}", error=True)
-    problem = check(value) if check else None
-    if problem is not None:
-        return _result(call, problem, error=True)
+    review = await check(value) if check else Review()
+    if review.problem is not None:
+        return _result(call, review.problem, error=True)
     run.finish = value
+    run.evidence = review.evidence
     return _result(call, "ok", error=False)
 
 

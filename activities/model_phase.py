@@ -1,11 +1,21 @@
 """What every model-driven phase does around its own work.
 
 A phase module declares a ``ModelPhase`` subclass: its prompt, the documents it
-reads, the files it must write, its ``Finish`` model (and ``Escalation`` model),
-and what it does with the result. ``ModelPhase.execute`` runs the common part:
-check out the tree at the phase's base commit, render the prompt, run the agent
-with the run store in front of the model, write the prompt history record, and
-hand the finished run to the phase's ``complete``, which commits.
+reads whole and those it gets as outlines, the tools it offers, the files it must
+write, its ``Finish`` model (and ``Escalation`` model), and what it does with the
+result. ``ModelPhase.execute`` runs the common part: check out the tree at the
+phase's base commit, gather the environment facts, render the prompt, run the agent
+with the run store in front of the model, write the prompt history record, and hand
+the finished run to the phase's ``complete``, which commits.
+
+What the model reads, in order (stable first, so providers cache it):
+
+1. system: the phase's role and rules (``system.md``), then the environment block
+   (``environment.md``: Python, packages, test command, tools, where files go);
+2. context: the documents the phase reads whole, then outlines of those it reads in
+   part (``view_file`` fetches any range); the same for every task of a feature;
+3. the first message: the phase's prompt (``<phase>.md``) with what is particular to
+   this invocation (a task line, evidence, answers), then the call marker.
 """
 
 from __future__ import annotations
@@ -20,11 +30,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import prompts
-from activities.agent import AgentRun, Finish, run_agent, transcript_digest
+from activities.agent import AgentRun, Finish, Review, run_agent, transcript_digest
+from activities.documents import contract_operations, outline
+from activities.environment import gather_environment, render_environment
+from activities.heartbeat import keep_alive
 from activities.models import CallOrigin, ModelError, RecordingModel
 from activities.services import Services
 from activities.speckit import DocumentName, FeatureLayout
-from activities.tools import Toolbox
+from activities.tools import Toolbox, project_toolbox
 from activities.workspace import BranchMoved, Checkout
 from contract import PhaseInput, PhaseName, PhaseOutcome
 
@@ -98,12 +111,20 @@ class ModelPhase(PhaseActivity, ABC, Generic[F]):
     phase: ClassVar[PhaseName]
     #: The prompt template under ``activities/prompts/``.
     prompt: ClassVar[str]
-    #: Documents placed before the conversation (a stable, cacheable prefix).
+    #: Documents placed whole before the conversation (a stable, cacheable prefix).
     reads: ClassVar[tuple[DocumentName, ...]]
+    #: Documents given as outlines with line numbers (the contract: its operations).
+    outlines: ClassVar[tuple[DocumentName, ...]] = ()
+    #: Documents named by path and size only (read through the tools).
+    listed: ClassVar[tuple[DocumentName, ...]] = ()
     #: The model's ``finish`` arguments.
     finish: ClassVar[type[Finish]]
     #: The model's ``escalate`` arguments, for phases that may ask a person.
     escalation: ClassVar[type[BaseModel] | None] = None
+    #: Sandboxed tools the phase offers besides the file tools.
+    runs_tests: ClassVar[bool] = False
+    runs_commands: ClassVar[bool] = False
+    reads_api_docs: ClassVar[bool] = True
 
     def writes(self, layout: FeatureLayout) -> list[str]:
         """Files that must exist before ``finish`` is accepted."""
@@ -113,12 +134,29 @@ class ModelPhase(PhaseActivity, ABC, Generic[F]):
         """The phase's own check of a finish; a message for the model, or None."""
         return None
 
+    async def review(self, ws: Checkout, inp: PhaseInput, finish: F) -> Review:
+        """The phase's verdict on a finish (by default ``check``); may run tests."""
+        problem = self.check(ws, layout_of(inp), finish)
+        return Review(problem=problem)
+
     def toolbox(self, ws: Checkout, inp: PhaseInput) -> Toolbox:
-        return Toolbox(ws)
+        return project_toolbox(
+            ws, tests=self.runs_tests, commands=self.runs_commands, docs=self.reads_api_docs
+        )
+
+    def prompt_name(self, inp: PhaseInput) -> str:
+        """The prompt template for this invocation."""
+        return self.prompt
 
     async def prompt_values(self, ws: Checkout, inp: PhaseInput) -> dict[str, Any]:
         """Extra ``$placeholders`` of the phase's prompt."""
         return {}
+
+    def documents(
+        self, inp: PhaseInput
+    ) -> tuple[tuple[DocumentName, ...], tuple[DocumentName, ...]]:
+        """(read whole, read as outlines) for this invocation."""
+        return self.reads, self.outlines
 
     @abstractmethod
     async def complete(self, ws: Checkout, inp: PhaseInput, run: AgentRun[F]) -> PhaseOutcome:
@@ -128,8 +166,13 @@ class ModelPhase(PhaseActivity, ABC, Generic[F]):
         """Run the phase for ``inp`` (the body of each phase's activity)."""
         layout = layout_of(inp)
         async with self.checkout(inp) as ws:
+            toolbox = self.toolbox(ws, inp)
+            async with keep_alive(f"{inp.run_key}: environment"):
+                facts = await gather_environment(
+                    ws.root, feature_dir=layout.feature_dir, tools=toolbox.names
+                )
             task = prompts.render(
-                self.prompt,
+                self.prompt_name(inp),
                 feature=await self.services.workspaces.feature_text(inp),
                 feature_dir=layout.feature_dir,
                 branch=layout.branch,
@@ -138,11 +181,13 @@ class ModelPhase(PhaseActivity, ABC, Generic[F]):
             )
             required = self.writes(layout)
 
-            def check(finish: F) -> str | None:
+            async def check(finish: F) -> Review:
                 missing = [p for p in required if not ws.exists(p)]
                 if missing:
-                    return f"not finished: these files must exist first: {', '.join(missing)}"
-                return self.check(ws, layout, finish)
+                    return Review(
+                        problem=f"not finished: these files must exist first: {', '.join(missing)}"
+                    )
+                return await self.review(ws, inp, finish)
 
             model = await self._model(inp)
             try:
@@ -157,15 +202,10 @@ class ModelPhase(PhaseActivity, ABC, Generic[F]):
                         branch=layout.branch,
                     ),
                     limits=inp.limits,
-                    system=prompts.render(
-                        "system",
-                        phase=inp.phase,
-                        feature_dir=layout.feature_dir,
-                        branch=layout.branch,
-                    ),
-                    context=self._context(ws, layout),
+                    system=self.system_prompt(inp, render_environment(facts)),
+                    context=self.context(ws, inp, layout),
                     task=task,
-                    toolbox=self.toolbox(ws, inp),
+                    toolbox=toolbox,
                     finish=self.finish,  # type: ignore[arg-type]
                     check_finish=check,
                     escalation=self.escalation,
@@ -185,13 +225,49 @@ class ModelPhase(PhaseActivity, ABC, Generic[F]):
         store = await self.services.workspaces.run_store(inp, attempt=attempt())
         return RecordingModel(inner, store)
 
-    def _context(self, ws: Checkout, layout: FeatureLayout) -> str:
+    def system_prompt(self, inp: PhaseInput, environment: str) -> str:
+        """The phase's role and rules, then the environment block."""
+        layout = layout_of(inp)
+        role = prompts.render(
+            f"role_{inp.phase}", feature_dir=layout.feature_dir, branch=layout.branch
+        ).strip()
+        rules = prompts.render(
+            "system",
+            phase=inp.phase,
+            role=role,
+            feature_dir=layout.feature_dir,
+            branch=layout.branch,
+        ).strip()
+        return f"{rules}\n\n{environment}\n"
+
+    def context(self, ws: Checkout, inp: PhaseInput, layout: FeatureLayout) -> str:
+        """The documents before the conversation: whole ones, then outlines."""
+        whole, parts = self.documents(inp)
         blocks = []
-        for name in self.reads:
+        for name in whole:
             rel = layout.path(name)
             if ws.exists(rel):
                 blocks.append(prompts.render("document", path=rel, content=ws.read(rel)))
+        digests = []
+        for name in parts:
+            rel = layout.path(name)
+            if not ws.exists(rel):
+                continue
+            text = ws.read(rel)
+            size = f"{len(text.splitlines())} lines"
+            body = contract_operations(text) if name == "contract" else outline(text)
+            digests.append(f"- `{rel}` ({size}):\n" + _indent(body))
+        for name in self.listed:
+            rel = layout.path(name)
+            if ws.exists(rel):
+                digests.append(f"- `{rel}` ({len(ws.read(rel).splitlines())} lines)")
+        if digests:
+            blocks.append(prompts.render("outlines", outlines="\n".join(digests)).strip())
         return "\n\n".join(blocks)
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.splitlines()) if text else "    (empty)"
 
 
 def _history_record(inp: PhaseInput, task: str, run: AgentRun[Any]) -> str:
@@ -199,5 +275,7 @@ def _history_record(inp: PhaseInput, task: str, run: AgentRun[Any]) -> str:
         f"---\nphase: {inp.phase}\ninvocation: {inp.invocation}\ntask: {inp.task_id or ''}\n"
         f"model: {inp.model}\nturns: {run.turns}\n"
         f"files: {sorted(run.changed)}\n---\n\n## Prompt\n\n{task.strip()}\n\n"
-        f"## Outcome\n\n{run.summary}\n\n## Conversation\n\n{transcript_digest(run.transcript)}\n"
+        f"## Outcome\n\n{run.summary}\n\n"
+        + (f"## Evidence\n\n{run.evidence}\n\n" if run.evidence else "")
+        + f"## Conversation\n\n{transcript_digest(run.transcript)}\n"
     )

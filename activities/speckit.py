@@ -15,10 +15,12 @@ from contract import TaskItem
 
 __all__ = [
     "CONSTITUTION",
+    "CODEBASE",
     "FeatureLayout",
     "DocumentName",
     "TaskLine",
     "parse_tasks",
+    "task_lines",
     "find_task",
     "check_off",
     "clarification_markers",
@@ -28,11 +30,14 @@ __all__ = [
 ]
 
 CONSTITUTION = ".specify/memory/constitution.md"
+#: The map of an existing codebase, written by the summarize phase (brownfield repositories).
+CODEBASE = ".specify/memory/codebase.md"
 MAX_MARKERS = 3
 #: Task titles are cut to this for display; the phase itself reads the whole line.
 MAX_TITLE_CHARS = 160
 
 DocumentName = Literal[
+    "codebase",
     "constitution",
     "spec",
     "plan",
@@ -64,6 +69,8 @@ class FeatureLayout:
     def path(self, name: DocumentName) -> str:
         if name == "constitution":
             return CONSTITUTION
+        if name == "codebase":
+            return CODEBASE
         file = {
             "spec": "spec.md",
             "plan": "plan.md",
@@ -140,6 +147,11 @@ def _lines(text: str) -> list[TaskLine]:
     return out
 
 
+def task_lines(text: str) -> list[TaskLine]:
+    """Every task line of tasks.md text, whole, in order."""
+    return _lines(text)
+
+
 def parse_tasks(text: str) -> list[TaskItem]:
     """The task list of tasks.md text (``- [ ] T001 [P] [US1] ... in app/x.py``)."""
     return [line.item() for line in _lines(text)]
@@ -160,10 +172,19 @@ def clarification_markers(spec_text: str) -> list[str]:
     return [m.strip() for m in _MARKER.findall(spec_text)]
 
 
-def record_clarifications(text: str, answers: list[tuple[str, str]], day: str) -> str:
-    """Add ``## Clarifications`` / ``### Session <day>`` bullets not already present."""
+def record_clarifications(
+    text: str, answers: list[tuple[str, str]], day: str, *, guidance: str | None = None
+) -> str:
+    """Add ``## Clarifications`` / ``### Session <day>`` bullets not already present.
+
+    Args:
+        answers: (question, answer) pairs a person gave.
+        guidance: A reviewer's comment that sent the spec back (recorded as one bullet).
+    """
     existing = set(text.splitlines())
     pairs = dict.fromkeys(f"- Q: {q} → A: {a}" for q, a in answers)
+    if guidance and guidance.strip():
+        pairs[f"- Reviewer guidance: {' '.join(guidance.split())}"] = None
     new = [line for line in pairs if line not in existing]
     if not new:
         return text

@@ -1,29 +1,51 @@
-"""The agent's toolset: look at, search and edit the workspace, run the tests.
+"""The agent's toolset: look at, search and edit the workspace; run tests and commands; docs.
 
 Every tool returns text for the model. Anything the model got wrong (a missing
 file, a non-unique replacement, a path outside the repo) comes back as a tool
 error with a message saying what to do, never as an exception, and leaves the
 disk unchanged.
+
+The file tools work on the attempt's own checkout. Three more are offered where a
+phase gives them (``project_toolbox``): ``run_tests`` (pytest in the sandbox, Backforge's
+verdict first), ``run_command`` (a snippet or shell command in the same sandbox,
+``activities.commands``) and ``api_docs`` (the installed packages' documentation,
+``activities.api_docs``). The sandboxed ones run on a private copy of this checkout,
+so parallel tasks, each in its own worktree, never see each other's files.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from activities.api_docs import DocsError, docs_for
+from activities.commands import CommandRequest, run_project_command
+from activities.environment import installed_packages
 from activities.heartbeat import keep_alive
 from activities.models.base import ToolCallPart, ToolResultPart, ToolSpec
 from activities.project_tests import format_for_model, run_project_tests
+from activities.sandbox import ensure_project_env
 from activities.workspace import PathRefused, Workspace, WorkspaceError
 
-__all__ = ["Toolbox", "ToolError", "TestRunner", "test_runner_toolbox"]
+__all__ = [
+    "Toolbox",
+    "ToolError",
+    "TestRunner",
+    "CommandRunner",
+    "DocsLookup",
+    "project_toolbox",
+    "MAX_TEST_OUTPUT",
+]
 
 _MAX_LIST = 400
 _MAX_VIEW_LINES = 800
 _MAX_MATCHES = 100
-_MAX_TEST_OUTPUT = 12_000
+#: run_tests output: Backforge's verdict and counts, then the output's head and tail.
+MAX_TEST_OUTPUT = 16_000
+_MAX_LINE = 240
 _SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".pytest_cache"}
 
 
@@ -87,27 +109,68 @@ _BASE_SPECS = [
 
 _RUN_TESTS = ToolSpec(
     name="run_tests",
-    description="Run the project's tests (all, or the given pytest node ids) and return the output.",
+    description="Run pytest in the sandbox on the given paths or node ids (all if none).",
     parameters=_schema({"tests": {"type": "array", "items": _STR}}, []),
+)
+_RUN_COMMAND = ToolSpec(
+    name="run_command",
+    description="Run a Python snippet or a shell command in the sandbox (nothing is kept).",
+    parameters=_schema({"python": _STR, "command": _STR}, []),
+)
+_API_DOCS = ToolSpec(
+    name="api_docs",
+    description=(
+        "Docs of the installed versions: `target` (a dotted path), or `package` and "
+        "`query` (a search), or nothing (the package list)."
+    ),
+    parameters=_schema({"target": _STR, "package": _STR, "query": _STR}, []),
 )
 
 TestRunner = Callable[[list[str]], Awaitable[str]]
+CommandRunner = Callable[[CommandRequest], Awaitable[str]]
+#: (target, package, query) -> text
+DocsLookup = Callable[[str | None, str | None, str | None], Awaitable[str]]
 
 
 class Toolbox:
-    """Tools bound to one workspace. ``run_tests`` is offered only when a runner is given."""
+    """Tools bound to one workspace. ``run_tests``, ``run_command`` and ``api_docs`` are
+    offered only when their runner is given."""
 
-    def __init__(self, ws: Workspace, *, run_tests: TestRunner | None = None) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        *,
+        run_tests: TestRunner | None = None,
+        run_command: CommandRunner | None = None,
+        api_docs: DocsLookup | None = None,
+    ) -> None:
         self.ws = ws
         self._run_tests = run_tests
+        self._run_command = run_command
+        self._api_docs = api_docs
         self.changed: set[str] = set()
+        #: Test selections run through ``run_tests``, in order (the evidence check reads it).
+        self.test_runs: list[list[str]] = []
+
+    def _optional(self) -> dict[str, tuple[ToolSpec, object]]:
+        return {
+            "run_tests": (_RUN_TESTS, self._run_tests),
+            "run_command": (_RUN_COMMAND, self._run_command),
+            "api_docs": (_API_DOCS, self._api_docs),
+        }
 
     def specs(self) -> list[ToolSpec]:
-        return [*_BASE_SPECS, *([_RUN_TESTS] if self._run_tests else [])]
+        extra = [spec for spec, runner in self._optional().values() if runner is not None]
+        return [*_BASE_SPECS, *extra]
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.specs()]
 
     async def execute(self, call: ToolCallPart) -> ToolResultPart:
         handler = getattr(self, f"_tool_{call.name}", None)
-        if handler is None or (call.name == "run_tests" and self._run_tests is None):
+        optional = self._optional().get(call.name)
+        if handler is None or (optional is not None and optional[1] is None):
             names = ", ".join(s.name for s in self.specs())
             return self._result(call, f"unknown tool {call.name!r}; available: {names}", True)
         try:
@@ -193,7 +256,10 @@ class Toolbox:
                 continue
             for n, line in enumerate(text.splitlines(), 1):
                 if regex.search(line):
-                    hits.append(f"{rel}:{n}: {line.strip()[:200]}")
+                    line = line.rstrip()  # indentation kept: it is Python's syntax
+                    if len(line) > _MAX_LINE:
+                        line = line[:_MAX_LINE] + f"…[+{len(line) - _MAX_LINE} chars]"
+                    hits.append(f"{rel}:{n}: {line}")
                     if len(hits) >= _MAX_MATCHES:
                         return (
                             "\n".join(hits)
@@ -258,15 +324,69 @@ class Toolbox:
 
     async def _tool_run_tests(self, tests: list[str] | None = None) -> str:
         assert self._run_tests is not None
-        return await self._run_tests(list(tests or []))
+        selection = list(tests or [])
+        self.test_runs.append(selection)
+        return await self._run_tests(selection)
+
+    async def _tool_run_command(self, python: str | None = None, command: str | None = None) -> str:
+        assert self._run_command is not None
+        request = CommandRequest(python=python, command=command)
+        request.argv()  # ValueError for a malformed call, before anything runs
+        return await self._run_command(request)
+
+    async def _tool_api_docs(
+        self, target: str | None = None, package: str | None = None, query: str | None = None
+    ) -> str:
+        assert self._api_docs is not None
+        if query and not package and not target:
+            raise ToolError("a query needs `package` (the package to search in)")
+        try:
+            return await self._api_docs(target or None, package or None, query or None)
+        except DocsError as err:
+            raise ToolError(str(err)) from err
 
 
-def test_runner_toolbox(ws: Workspace) -> Toolbox:
-    """The editing tools plus ``run_tests`` on a sandboxed copy of this attempt's own tree."""
+def project_toolbox(
+    ws: Workspace, *, tests: bool = True, commands: bool = True, docs: bool = True
+) -> Toolbox:
+    """The file tools plus the sandboxed tools on this attempt's own tree.
+
+    Args:
+        ws: The attempt's checkout; sandboxed tools run on private copies of it.
+        tests: Offer ``run_tests``.
+        commands: Offer ``run_command``.
+        docs: Offer ``api_docs`` (documentation of the project environment's packages).
+    """
 
     async def run_tests(selection: list[str]) -> str:
         async with keep_alive("run_tests"):
             run = await run_project_tests(ws.root, selection)
-        return format_for_model(run, limit=_MAX_TEST_OUTPUT)
+        return format_for_model(run, limit=MAX_TEST_OUTPUT)
 
-    return Toolbox(ws, run_tests=run_tests)
+    async def run_command(request: CommandRequest) -> str:
+        async with keep_alive("run_command"):
+            return await run_project_command(ws.root, request)
+
+    async def api_docs(target: str | None, package: str | None, query: str | None) -> str:
+        async with keep_alive("api_docs"):
+            return await _docs(target, package, query)
+
+    async def _docs(target: str | None, package: str | None, query: str | None) -> str:
+        env = await ensure_project_env(ws.root)
+        if not env.ok or env.env is None:
+            raise ToolError(f"the project environment could not be prepared: {env.message}")
+        lookup = docs_for(env.env, installed_packages(env.env))
+        if target:
+            return await asyncio.to_thread(lookup.lookup, target)
+        if package and query:
+            return await asyncio.to_thread(lookup.search, package, query)
+        if package:
+            return await asyncio.to_thread(lookup.lookup, package)
+        return lookup.packages()
+
+    return Toolbox(
+        ws,
+        run_tests=run_tests if tests else None,
+        run_command=run_command if commands else None,
+        api_docs=api_docs if docs else None,
+    )

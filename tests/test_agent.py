@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel, Field
 from temporalio.exceptions import ApplicationError
 
-from activities.agent import ESCALATE, FINISH, Finish, run_agent
+from activities.agent import ESCALATE, FINISH, Finish, Review, run_agent
 from activities.models import (
     CallOrigin,
     ModelRequest,
@@ -113,11 +113,16 @@ async def test_the_finish_tool_schema_comes_from_the_model(tmp_path: Path) -> No
 
 async def test_a_failed_phase_check_goes_back_to_the_model(tmp_path: Path) -> None:
     script = Script(call(FINISH, summary="s", count=1), call(FINISH, summary="s", count=2))
-    result = await run(
-        tmp_path, script, check_finish=lambda f: None if f.count == 2 else "count must be 2"
-    )
+
+    async def check(finish: CountFinish) -> Review:
+        if finish.count == 2:
+            return Review(evidence="count checked: 2")
+        return Review(problem="count must be 2")
+
+    result = await run(tmp_path, script, check_finish=check)
     assert result.finish is not None and result.finish.count == 2
     assert script.requests[1].messages[-1].parts[0].content == "count must be 2"  # type: ignore[union-attr]
+    assert result.evidence == "count checked: 2"  # recorded with the accepted finish
 
 
 async def test_escalation_is_validated_and_ends_the_conversation(tmp_path: Path) -> None:

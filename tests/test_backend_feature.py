@@ -48,6 +48,7 @@ async def test_happy_path_with_clarification(ts_env: WorkflowEnvironment, queue:
         final = await handle.query(BackendFeatureWorkflow.status)
     assert result.state == "completed"
     assert fakes.phases() == [
+        "summarize#1",
         "constitution#1",
         "specify#1",
         "specify#2",
@@ -60,7 +61,7 @@ async def test_happy_path_with_clarification(ts_env: WorkflowEnvironment, queue:
         "analyze#1",
         "deliver#1",
     ]
-    second_specify = fakes.calls[2]
+    second_specify = fakes.calls[3]
     assert second_specify.clarifications == [
         ("Duplicate URLs per user?", "Allow"),
         ("Deleting a collection deletes its bookmarks?", "free text: keep them all"),
@@ -70,7 +71,7 @@ async def test_happy_path_with_clarification(ts_env: WorkflowEnvironment, queue:
         f"{n:040x}" for n in range(1, len(fakes.calls))
     ]
     assert result.report_path == "specs/001-bookmarks/report.md"
-    assert result.usage.model_calls == len(fakes.calls)
+    assert result.usage.model_calls == len(fakes.calls) - 1  # summarize called no model
     assert final.state == "completed" and final.answered_requests == ["clarify-1"]
     assert all(t.done for t in final.tasks)
 
@@ -106,7 +107,7 @@ async def test_validator_rejections_leave_state_unchanged(
         )
         after = await handle.query(BackendFeatureWorkflow.status)
         assert after.open_requests == before.open_requests and after.phase == before.phase
-        assert len(fakes.calls) == 2
+        assert len(fakes.calls) == 3  # summarize, constitution, specify
         # A valid signal is applied; answering twice is then refused.
         await handle.signal(
             BackendFeatureWorkflow.respond_signal,
@@ -115,7 +116,7 @@ async def test_validator_rejections_leave_state_unchanged(
         await handle.result()
         with pytest.raises(Exception):  # noqa: B017 - the workflow has closed; any rejection will do
             await respond(handle, request_id=req.id, answers={"Q1": "A", "Q2": "A"})
-    assert fakes.calls[2].clarifications[0] == ("Duplicate URLs per user?", "Reject with 409")
+    assert fakes.calls[3].clarifications[0] == ("Duplicate URLs per user?", "Reject with 409")
 
 
 async def test_already_answered_is_rejected_while_running(
@@ -233,10 +234,10 @@ async def test_budget_gate_asks_before_overspending(
         handle = await start(ts_env, fakes, request(budget_usd=1.0), queue)
         budget = await open_request(handle, "budget")
         assert budget.phase == "plan"  # constitution + specify spent $1.20 of $1.00
-        assert len(fakes.calls) == 2
+        assert len(fakes.calls) == 3  # summarize (no model), constitution, specify
         await respond(handle, request_id=budget.id, answers={"Q1": "stop"})
         result = await handle.result()
-    assert result.state == "aborted" and len(fakes.calls) == 2
+    assert result.state == "aborted" and len(fakes.calls) == 3
 
 
 async def test_clarification_timeout_takes_recommended(
@@ -251,7 +252,7 @@ async def test_clarification_timeout_takes_recommended(
         await open_request(handle, "clarification")
         result = await handle.result()  # time skips past reminders to the deadline
     assert result.state == "completed"
-    assert fakes.calls[2].clarifications == [
+    assert fakes.calls[3].clarifications == [  # specify's second invocation
         ("Duplicate URLs per user?", "Reject with 409"),
         ("Deleting a collection deletes its bookmarks?", "Keep bookmarks"),
     ]
@@ -266,7 +267,7 @@ async def test_cancel_resets_to_last_good_commit(ts_env: WorkflowEnvironment, qu
         with pytest.raises(Exception):  # noqa: B017 - WorkflowFailureError(cause=CancelledError)
             await handle.result()
         status = await handle.query(BackendFeatureWorkflow.status)
-    last_good = f"{2:040x}"  # specify's commit
+    last_good = f"{3:040x}"  # specify's commit (after summarize's and constitution's)
     assert fakes.resets == [
         ResetInput(repo_path="/tmp/not-used", branch="001-bookmarks", commit=last_good)
     ]

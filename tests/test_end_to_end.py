@@ -58,6 +58,13 @@ async def test_status_shows_completed_phases(clean_run: Run) -> None:
     assert v.operations_checked == v.operations_total >= 10
 
 
+async def test_commit_subjects_say_what_each_step_did(clean_run: Run) -> None:
+    subjects = git(clean_run.repo, "log", "--format=%s", clean_run.result.branch).splitlines()
+    assert "summarize: no existing code to map" in subjects  # the demo starts from nothing
+    assert "fix: failing tests" in subjects  # the planted regression's repair
+    assert not any("round" in s for s in subjects if s.startswith("fix"))
+
+
 async def test_parallel_tasks_ran_side_by_side_and_merged_in_order(clean_run: Run) -> None:
     events = (await clean_run.handle.fetch_history()).events
     scheduled = {

@@ -185,3 +185,10 @@ def test_record_clarifications_compares_whole_lines() -> None:
 def test_record_clarifications_dedupes_within_one_call() -> None:
     out = record_clarifications(SPEC_MD, [("Q?", "A"), ("Q?", "A")], "d1")
     assert out.count("- Q: Q? → A: A") == 1
+
+
+def test_a_reviewers_guidance_is_recorded_once_in_the_session() -> None:
+    comment = "Also cover\n  deleting a tag."
+    out = record_clarifications(SPEC_MD, [], "2025-03-02", guidance=comment)
+    assert "### Session 2025-03-02\n\n- Reviewer guidance: Also cover deleting a tag.\n" in out
+    assert record_clarifications(out, [], "2025-03-02", guidance=comment) == out

@@ -613,3 +613,25 @@ async def test_tool_specs_have_object_schemas_with_required_fields(toolbox: Tool
     for spec in specs.values():
         assert spec.parameters["type"] == "object"
         assert spec.parameters["additionalProperties"] is False
+
+
+async def test_search_keeps_indentation(layout: dict[str, Path], toolbox: Toolbox) -> None:
+    (layout["repo"] / "nested.py").write_text("class A:\n    def m(self):\n        return 1\n")
+    result = await call(toolbox, "search", pattern="return 1", glob="nested.py")
+    assert result.content == "nested.py:3:         return 1"  # Python's indentation is syntax
+
+
+async def test_sandboxed_tools_are_offered_only_with_their_runners(layout: dict[str, Path]) -> None:
+    async def docs(target: str | None, package: str | None, query: str | None) -> str:
+        return f"{target}|{package}|{query}"
+
+    tb = Toolbox(Workspace(layout["repo"]), api_docs=docs)
+    names = [s.name for s in tb.specs()]
+    assert "api_docs" in names and "run_command" not in names and "run_tests" not in names
+    assert (await call(tb, "api_docs", package="fastapi", query="depends")).content == (
+        "None|fastapi|depends"
+    )
+    missing = await call(tb, "api_docs", query="depends")
+    assert missing.is_error and "a query needs `package`" in missing.content
+    refused = await call(tb, "run_command", python="print(1)")
+    assert refused.is_error and refused.content.startswith("unknown tool 'run_command'")

@@ -137,6 +137,8 @@ class BackendFeatureWorkflow:
             summary="prepare the feature branch",
         )
         self._head = self._ws.base_commit
+        if workflow.patched("summarize-phase"):
+            await self._phase("summarize")
         await self._phase("constitution")
         await self._specify()
         await self._gate("spec", lambda comment: self._specify(guidance=comment))

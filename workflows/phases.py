@@ -54,6 +54,7 @@ def _phase(
 PHASES: dict[PhaseName, PhaseDecl] = {
     p.name: p
     for p in (
+        _phase("summarize", 20),
         _phase("constitution", 15),
         _phase("specify", 20),
         _phase("plan", 30),

@@ -26,6 +26,9 @@ class AnalyzePhase(ModelPhase[AnalyzeFinish]):
     phase = "analyze"
     prompt = "analyze"
     reads = ("constitution", "spec", "plan", "tasks")
+    outlines = ("codebase", "data-model", "contract", "research", "quickstart", "test-results")
+    runs_tests = True
+    runs_commands = True
     finish = AnalyzeFinish
 
     def writes(self, layout: FeatureLayout) -> list[str]:

@@ -16,7 +16,7 @@ __all__ = ["ConstitutionPhase"]
 class ConstitutionPhase(ModelPhase[Finish]):
     phase = "constitution"
     prompt = "constitution"
-    reads = ("constitution",)
+    reads = ("constitution", "codebase")
     finish = Finish
 
     def writes(self, layout: FeatureLayout) -> list[str]:

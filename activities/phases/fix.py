@@ -1,7 +1,10 @@
-"""The fix step: repair failing tests, blocking analysis findings, or what a reviewer asked.
+"""The fix step: repair failing tests, validation findings, blocking analysis findings,
+or what a reviewer asked.
 
-The workflow says why it runs (``fix_reason``) and which committed documents
-hold the evidence (``evidence_paths``); each reason has its own prompt.
+The workflow says why it runs (``fix_reason``) and which committed documents hold the
+evidence (``evidence_paths``); each reason has its own prompt (``fix_<reason>.md``).
+The evidence goes in the message (head and tail when long); the feature's documents
+are in the context as outlines, read through the tools as needed.
 """
 
 from __future__ import annotations
@@ -13,11 +16,19 @@ from temporalio import activity
 from activities import prompts
 from activities.agent import AgentRun, Finish
 from activities.model_phase import ModelPhase
-from activities.tools import Toolbox, test_runner_toolbox
 from activities.workspace import Checkout
-from contract import PhaseInput, PhaseOutcome
+from contract import FixReason, PhaseInput, PhaseOutcome
 
 __all__ = ["FixPhase"]
+
+#: The commit subject of each reason (``invocation`` counts fix runs of every reason, so
+#: it is not a round number of one of them and stays out of the subject).
+_SUBJECTS: dict[FixReason, str] = {
+    "tests": "failing tests",
+    "validation": "validation findings",
+    "analysis": "analysis findings",
+    "review": "review comments",
+}
 
 EVIDENCE_CHARS = 12_000
 _HEAD_CHARS = 2_000
@@ -26,11 +37,11 @@ _HEAD_CHARS = 2_000
 class FixPhase(ModelPhase[Finish]):
     phase = "fix"
     prompt = "fix"
-    reads = ("constitution", "spec", "plan", "data-model")
+    reads = ()
+    outlines = ("constitution", "codebase", "spec", "plan", "data-model", "contract", "tasks")
     finish = Finish
-
-    def toolbox(self, ws: Checkout, inp: PhaseInput) -> Toolbox:
-        return test_runner_toolbox(ws)
+    runs_tests = True
+    runs_commands = True
 
     async def prompt_values(self, ws: Checkout, inp: PhaseInput) -> dict[str, Any]:
         evidence = []
@@ -47,7 +58,7 @@ class FixPhase(ModelPhase[Finish]):
         return await self.commit(
             ws,
             inp,
-            f"fix ({inp.fix_reason or 'tests'}): round {inp.invocation}",
+            f"fix: {_SUBJECTS[inp.fix_reason or 'tests']}",
             summary=run.summary,
             artifacts=sorted(run.changed),
             usage=run.usage,

@@ -1,10 +1,15 @@
 """Phase 5: implement one task of tasks.md with the coding agent.
 
 The workflow calls this once per task, in tasks.md order (``[P]`` tasks side by
-side, each in its own worktree). The activity (not the model) checks the task
-off, so tasks.md always tells the truth. If the agent escalates, the work so far
-is committed and a ``HumanRequest`` of kind escalation, in the fixed escalation
-shape, goes back to the workflow; the task runs again with the answer.
+side, each in its own worktree). The model reads the whole task line and the parts of
+the documents it cites (``activities.task_brief``); the context is the same for every
+task (outlines of the documents, the plan's technical context and project
+structure), so providers serve it from cache. ``finish`` is accepted only with
+evidence (``activities.evidence``): the files the task names changed and the tests it
+concerns ran. The activity (not the model) checks the task off, so tasks.md always
+tells the truth. If the agent escalates, the work so far is committed and a
+``HumanRequest`` of kind escalation, in the fixed escalation shape, goes back to the
+workflow; the task runs again with the answer.
 """
 
 from __future__ import annotations
@@ -15,28 +20,37 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.agent import AgentRun, Finish, Question
+from activities import prompts
+from activities.agent import AgentRun, Question, Review
+from activities.documents import section
+from activities.evidence import ImplementFinish, TaskScope, review_task, task_scope
+from activities.heartbeat import keep_alive
 from activities.model_phase import ModelPhase, layout_of
-from activities.speckit import check_off, find_task, record_clarifications
-from activities.tools import Toolbox, test_runner_toolbox
+from activities.project_tests import TestRun, run_project_tests
+from activities.speckit import FeatureLayout, check_off, find_task, record_clarifications
+from activities.task_brief import task_brief
 from activities.workspace import Checkout
+from activities.workspace.git import git
 from contract import HumanRequest, PhaseInput, PhaseOutcome
 
 __all__ = ["ImplementPhase", "Escalation"]
 
+#: Sections of plan.md every task gets (the same for all: part of the cached context).
+PLAN_SECTIONS = ("Technical Context", "Project Structure")
+_PLAN_SECTION_CHARS = 3_000
+
 
 class Escalation(BaseModel):
-    """Stop and ask a person when you cannot proceed: the spec is missing a detail,
-    contradicts itself, or a decision needs a human. Work done so far is kept."""
+    """Ask a person when the documents leave a decision you cannot make; work so far is kept."""
 
     model_config = ConfigDict(extra="forbid")
 
     blocker_type: Literal["ambiguity", "missing_detail", "contradiction", "undefined_behaviour"]
-    context: str = Field(description="What you were doing when you got stuck.")
-    spec_says: str = Field(description="What the spec (or plan, or contract) says on the point.")
-    problem: str = Field(description="Why you cannot proceed, in one or two sentences.")
+    context: str = Field(description="What you were doing.")
+    spec_says: str = Field(description="What the spec, plan or contract says on the point.")
+    problem: str = Field(description="Why you cannot proceed (one or two sentences).")
     questions: list[Question] = Field(min_length=1, max_length=3)
-    impact: str = Field(description="What each answer changes in the code or the contract.")
+    impact: str = Field(description="What each answer changes.")
 
     def request(self, task_id: str) -> HumanRequest:
         body = (
@@ -59,26 +73,86 @@ class Escalation(BaseModel):
         )
 
 
-class ImplementPhase(ModelPhase[Finish]):
+class ImplementPhase(ModelPhase[ImplementFinish]):
     phase = "implement"
     prompt = "implement"
-    reads = ("constitution", "spec", "plan", "data-model", "tasks")
-    finish = Finish
+    reads = ()
+    outlines = ("codebase", "spec", "data-model")
+    listed = ("constitution", "plan", "research", "contract", "quickstart", "tasks")
+    finish = ImplementFinish
     escalation = Escalation
+    runs_tests = True
+    runs_commands = True
 
-    def toolbox(self, ws: Checkout, inp: PhaseInput) -> Toolbox:
-        return test_runner_toolbox(ws)
-
-    async def prompt_values(self, ws: Checkout, inp: PhaseInput) -> dict[str, Any]:
-        tasks_path = layout_of(inp).path("tasks")
-        line = find_task(ws.read(tasks_path), inp.task_id or "")
-        if line is None:
+    def _scope(self, ws: Checkout, inp: PhaseInput) -> tuple[TaskScope, str]:
+        layout = layout_of(inp)
+        tasks_path = layout.path("tasks")
+        text = ws.read(tasks_path) if ws.exists(tasks_path) else ""
+        scope = task_scope(text, inp.task_id or "", feature_dir=layout.feature_dir)
+        if scope is None:
             raise ApplicationError(
                 f"{inp.task_id} is not in {tasks_path}", type="BadInput", non_retryable=True
             )
-        return {"task_id": line.id, "task_line": line.text}
+        return scope, text
 
-    async def complete(self, ws: Checkout, inp: PhaseInput, run: AgentRun[Finish]) -> PhaseOutcome:
+    def context(self, ws: Checkout, inp: PhaseInput, layout: FeatureLayout) -> str:
+        plan_path = layout.path("plan")
+        parts = []
+        if ws.exists(plan_path):
+            plan = ws.read(plan_path)
+            for title in PLAN_SECTIONS:
+                body = section(plan, title)
+                if body and title == "Project Structure":  # the source tree, not the docs tree
+                    body = section(body, "Source Code") or body
+                if body:
+                    if len(body) > _PLAN_SECTION_CHARS:
+                        body = body[:_PLAN_SECTION_CHARS].rsplit("\n", 1)[0] + "\n..."
+                    parts.append(body)
+        plan_block = (
+            prompts.render("document", path=f"{plan_path} (excerpt)", content="\n\n".join(parts))
+            if parts
+            else ""
+        )
+        rest = super().context(ws, inp, layout)
+        return "\n\n".join(p for p in (plan_block, rest) if p)
+
+    async def prompt_values(self, ws: Checkout, inp: PhaseInput) -> dict[str, Any]:
+        scope, text = self._scope(ws, inp)
+        tests = ", ".join(scope.concerned)
+        if scope.test_first:
+            later = ", ".join(scope.implemented_by) or "a later task"
+            kind = prompts.render("implement_test_first", tests=tests, implemented_by=later)
+        elif scope.concerned:
+            kind = prompts.render("implement_code", tests=tests)
+        else:
+            kind = prompts.render("implement_no_tests")
+        brief = task_brief(ws, layout_of(inp), scope, text, parallel=inp.worktree)
+        return {
+            "task_id": scope.line.id,
+            "task_line": scope.line.text,
+            "kind": kind.strip(),
+            "brief": brief,
+        }
+
+    async def review(self, ws: Checkout, inp: PhaseInput, finish: ImplementFinish) -> Review:
+        scope, text = self._scope(ws, inp)
+
+        async def changed(paths: list[str]) -> set[str]:
+            tracked = await git(ws.root, "diff", "--name-only", "HEAD", "--", *paths)
+            new = await git(ws.root, "ls-files", "--others", "--exclude-standard", "--", *paths)
+            return {p for p in (tracked + "\n" + new).splitlines() if p.strip()}
+
+        async def run_tests(selection: list[str]) -> TestRun:
+            async with keep_alive(f"{inp.run_key}: evidence"):
+                return await run_project_tests(ws.root, selection)
+
+        return await review_task(
+            ws, scope, finish, tasks_text=text, changed=changed, run_tests=run_tests
+        )
+
+    async def complete(
+        self, ws: Checkout, inp: PhaseInput, run: AgentRun[ImplementFinish]
+    ) -> PhaseOutcome:
         layout = layout_of(inp)
         task_id = inp.task_id or ""
         if inp.clarifications:

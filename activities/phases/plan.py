@@ -16,7 +16,8 @@ __all__ = ["PlanPhase"]
 class PlanPhase(ModelPhase[Finish]):
     phase = "plan"
     prompt = "plan"
-    reads = ("constitution", "spec")
+    reads = ("constitution", "codebase", "spec")
+    runs_commands = True
     finish = Finish
 
     def writes(self, layout: FeatureLayout) -> list[str]:

@@ -2,8 +2,11 @@
 
 Markers ``[NEEDS CLARIFICATION: ...]`` in spec.md must match the questions
 the model passes to ``finish`` (at most three). When answers come back the
-phase runs again; this module, not the model, records them under
-``## Clarifications`` so the record never depends on the model.
+phase runs again with a short prompt (``specify_answers.md``: the answers, with the
+draft in the context; the practice is already in the system prompt); this module, not
+the model, records them under ``## Clarifications`` so the record never depends on
+the model. Requirements carry a strength (``[HARD]``, ``[SOFT]``, ``[INFERRED]``)
+that the black-box validator reads (``activities.validation.spec``).
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ from typing import Any
 from pydantic import Field
 from temporalio import activity
 
-from activities import prompts
 from activities.agent import AgentRun, Finish, Question
 from activities.model_phase import ModelPhase, layout_of
 from activities.speckit import (
     MAX_MARKERS,
+    DocumentName,
     FeatureLayout,
     clarification_markers,
     record_clarifications,
@@ -40,8 +43,18 @@ class SpecifyFinish(Finish):
 class SpecifyPhase(ModelPhase[SpecifyFinish]):
     phase = "specify"
     prompt = "specify"
-    reads = ("constitution",)
+    reads = ("constitution", "codebase")
     finish = SpecifyFinish
+
+    def prompt_name(self, inp: PhaseInput) -> str:
+        return "specify_answers" if inp.clarifications else "specify"
+
+    def documents(
+        self, inp: PhaseInput
+    ) -> tuple[tuple[DocumentName, ...], tuple[DocumentName, ...]]:
+        if inp.clarifications:  # the draft being clarified
+            return (*self.reads, "spec"), self.outlines
+        return self.reads, self.outlines
 
     def writes(self, layout: FeatureLayout) -> list[str]:
         return [layout.path("spec")]
@@ -59,17 +72,18 @@ class SpecifyPhase(ModelPhase[SpecifyFinish]):
 
     async def prompt_values(self, ws: Checkout, inp: PhaseInput) -> dict[str, Any]:
         if not inp.clarifications:
-            return {"clarifications": ""}
-        answers = "\n".join(f"- Q: {q} → A: {a}" for q, a in inp.clarifications)
-        return {"clarifications": prompts.render("clarification_answers", answers=answers)}
+            return {}
+        return {"answers": "\n".join(f"- Q: {q} → A: {a}" for q, a in inp.clarifications)}
 
     async def complete(
         self, ws: Checkout, inp: PhaseInput, run: AgentRun[SpecifyFinish]
     ) -> PhaseOutcome:
         assert run.finish is not None
         spec = layout_of(inp).path("spec")
-        if inp.clarifications:
-            text = record_clarifications(ws.read(spec), inp.clarifications, inp.today or "today")
+        if inp.clarifications or inp.guidance:
+            text = record_clarifications(
+                ws.read(spec), inp.clarifications, inp.today or "today", guidance=inp.guidance
+            )
             ws.write(spec, text)
         questions = [q.human() for q in run.finish.questions]
         requests = []

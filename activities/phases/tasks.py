@@ -16,7 +16,8 @@ __all__ = ["TasksPhase"]
 class TasksPhase(ModelPhase[Finish]):
     phase = "tasks"
     prompt = "tasks"
-    reads = ("constitution", "spec", "plan", "data-model")
+    reads = ("spec", "plan", "data-model", "codebase")
+    outlines = ("constitution", "contract", "research", "quickstart")
     finish = Finish
 
     def writes(self, layout: FeatureLayout) -> list[str]:

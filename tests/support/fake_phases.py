@@ -87,11 +87,17 @@ class Fakes:
 
     def _outcome(self, inp: PhaseInput, **extra: object) -> PhaseOutcome:
         self.commits += 1
+        # Like the real summarize on a repository with no code yet: a commit, no model.
+        usage = (
+            Usage()
+            if inp.phase == "summarize"
+            else Usage(input_tokens=100, output_tokens=10, model_calls=1, cost_usd=self.cost)
+        )
         return PhaseOutcome(
             phase=inp.phase,
             commit=f"{self.commits:040x}",
             summary=f"{inp.run_key} done",
-            usage=Usage(input_tokens=100, output_tokens=10, model_calls=1, cost_usd=self.cost),
+            usage=usage,
             **extra,  # type: ignore[arg-type]
         )
 
@@ -162,8 +168,8 @@ class Fakes:
             return activity.defn(name=name)(fake)
 
         phases = (
-            "constitution", "specify", "plan", "tasks", "implement", "test", "fix", "validate",
-            "analyze",
+            "summarize", "constitution", "specify", "plan", "tasks", "implement", "test", "fix",
+            "validate", "analyze",
         )  # fmt: skip
         acts = [make(f"run_phase_{phase}") for phase in phases]
 
