@@ -85,7 +85,7 @@ def test_start_rejects_unknown_phase_model(git_repo: Path) -> None:
     assert result.exit_code == 2
     line = error_line(result)
     assert "invalid --phase-model: 'deploy'" in line
-    assert "PHASE one of constitution, specify" in line
+    assert "PHASE one of summarize, constitution, specify" in line
     result = invoke(*start(git_repo, *MODEL, "--phase-model", "tasks"))
     assert result.exit_code == 2
     assert "PHASE=MODEL_ID" in error_line(result)

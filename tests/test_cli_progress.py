@@ -10,7 +10,7 @@ from tests.support.cli_requests import record, status
 
 
 def test_pipeline_rows_leave_fix_to_an_extra_row() -> None:
-    assert PIPELINE[0] == "constitution" and PIPELINE[-1] == "deliver"
+    assert PIPELINE[0] == "summarize" and PIPELINE[-1] == "deliver"
     assert "fix" not in PIPELINE
     assert row_of("merge") == "implement"
     assert row_of("fix") is None and row_of("starting") is None

@@ -78,7 +78,7 @@ async def test_three_features_at_once_while_the_user_keeps_working(
         )
         assert {line.strip() for line in log.splitlines() if line.strip()} == {handle.id}
         phases = [p for p, _ in trailers(repo, f"main..{result.branch}")]
-        assert phases[0] == "constitution" and phases[-1] == "deliver"
+        assert phases[0] == "summarize" and phases[-1] == "deliver"
         assert git(repo, "merge-base", "main", result.branch) == before["head_commit"]
     # The checkout, byte for byte: the user's files, index, HEAD and branches as they were,
     # plus exactly the notes the user wrote meanwhile.
