@@ -20,8 +20,9 @@ workflow id (nothing was started or sent); 3 an answer was queued unchecked
 
 Where things are:
 
-- ``commands``   the typer ``app``; one ``async`` function per command, and the
-  ``@command`` decorator that runs it and maps errors to exit codes.
+- ``app``        the typer ``app`` and the ``@command`` decorator that runs a
+  command and maps errors to exit codes.
+- ``commands``   one ``async`` function per command (``report`` has its own module).
 - ``settings``   global options (address, namespace, task queue) and ``program``:
   the one place that decides how hints name this command.
 - ``errors``     ``CliError`` (one line + exit code) and the exit codes.
@@ -43,7 +44,7 @@ Where things are:
 - ``process``    how the process ends (no interpreter teardown under the Temporal
   client's threads: the cause of the old exit-134 aborts).
 
-Only ``commands`` (typer, rich's console, ``contract``) loads at start; the
+Only ``app``, ``commands`` and ``report`` (typer, rich's console, ``contract``) load at start; the
 Temporal client, activities, the worker and rich's Markdown load when needed.
 """
 
@@ -51,7 +52,9 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-from cli.commands import app
+import cli.commands  # noqa: F401  (registers the commands)
+import cli.report  # noqa: F401  (registers `report`, listed last)
+from cli.app import app
 from cli.settings import set_program
 
 __all__ = ["app", "main"]

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cli.commands import command
+from cli.app import command
 from cli.connect import Session, rpc_error
 from cli.errors import EXIT_FAILED, CliError
 from cli.render import console

@@ -71,7 +71,7 @@ async def test_happy_path_with_clarification(ts_env: WorkflowEnvironment, queue:
         f"{n:040x}" for n in range(1, len(fakes.calls))
     ]
     assert result.report_path == "specs/001-bookmarks/report.md"
-    assert result.usage.model_calls == len(fakes.calls) - 1  # summarize called no model
+    assert result.usage.model_calls == fakes.model_calls == len(fakes.calls) - 1
     assert final.state == "completed" and final.answered_requests == ["clarify-1"]
     assert all(t.done for t in final.tasks)
 

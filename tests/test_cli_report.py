@@ -85,7 +85,7 @@ async def features(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Fe
                 result = await handle.result()
             assert result.state == "completed", result.message
             ids[name] = handle.id
-            calls[name] = len(fakes.calls)
+            calls[name] = fakes.model_calls
 
         async def listed() -> bool:
             found = [w async for w in env.client.list_workflows(features_query())]

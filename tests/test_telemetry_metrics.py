@@ -80,7 +80,7 @@ async def test_phase_fix_test_and_feature_metrics(metered: tuple[Client, Scraper
     assert scrape.total("backforge_fix_rounds_total", reason="tests") >= 1
     assert scrape.total("backforge_test_runs_total", green="false") >= 1
     assert scrape.total("backforge_features_finished_total", state="completed") >= 1
-    assert scrape.total("backforge_feature_cost_usd_sum") >= 0.25 * len(fakes.calls) - 1e-9
+    assert scrape.total("backforge_feature_cost_usd_sum") >= 0.25 * fakes.model_calls - 1e-9
     # Temporal's runtime metrics share the endpoint.
     assert scrape.total("temporal_workflow_completed_total") >= 1
 

@@ -76,12 +76,14 @@ the host's RAM, not ``memory_mb``. Linux only.
 
 Modules: ``host`` (starting, watching, ending a run), ``launcher`` (the script run by
 path as root that applies the isolation), ``reaper`` (one kill loop, the start-up
-sweep), ``interpreter`` (the base layer), ``project_env`` (immutable environments),
+sweep), ``interpreter`` (the base layer), ``project_env`` (building an environment from
+the declared requirements), ``env_store`` (built environments on disk, the base one),
 ``service`` (long-running commands and checks in their network namespace), ``plan``
 (what a run looks like: mounts, paths, uid, degraded-mode mapping),
 ``pytest_recorder`` and ``env_builder`` (scripts that run inside), ``output``, ``models``.
 """
 
+from activities.sandbox.env_store import base_env
 from activities.sandbox.host import (
     ENV_BUILDER,
     RECORDER,
@@ -100,7 +102,7 @@ from activities.sandbox.models import (
     ProjectEnv,
     SandboxLimits,
 )
-from activities.sandbox.project_env import base_env, declared_requirements, ensure_project_env
+from activities.sandbox.project_env import declared_requirements, ensure_project_env
 from activities.sandbox.reaper import SANDBOX_UIDS, sweep
 from activities.sandbox.service import Service, ServiceError, serve_in_sandbox
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from activities.sandbox import reaper
+from activities.sandbox.env_store import base_env
 from activities.sandbox.models import CommandResult, ProjectEnv, SandboxLimits
 from activities.sandbox.output import Collector, HeadTail
 from activities.sandbox.plan import (
@@ -270,8 +271,6 @@ async def start_run(
     source = _check_args(argv, source, env)
     await asyncio.to_thread(_swept)
     if project_env is None:
-        from activities.sandbox.project_env import base_env  # the env module runs sandboxes
-
         project_env = await asyncio.to_thread(base_env)
     plan = await asyncio.to_thread(
         functools.partial(

@@ -28,20 +28,17 @@ import io
 import json
 import os
 import re
-import secrets
 import shutil
-import stat
 import tarfile
 import time
 import tomllib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from activities.sandbox import interpreter, reaper
+from activities.sandbox import env_store, interpreter
 from activities.sandbox.host import ENV_BUILDER, ChannelStream, capabilities, run_with_channel
 from activities.sandbox.models import WHEELHOUSE, WORKSPACE, EnvResult, ProjectEnv, SandboxLimits
 
@@ -50,7 +47,6 @@ __all__ = [
     "Declared",
     "declared_requirements",
     "wheelhouses",
-    "base_env",
     "ensure_project_env",
 ]
 
@@ -261,99 +257,6 @@ def _key(declared: Declared) -> str:
     return "env-" + hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
 
-# --- the cache ---------------------------------------------------------------------------
-
-
-def _envs_dir(cache_dir: Path | None) -> Path:
-    envs = (cache_dir or interpreter.default_cache_dir()) / "envs"
-    envs.mkdir(parents=True, exist_ok=True)
-    return envs
-
-
-def _load(envs: Path, key: str) -> ProjectEnv | None:
-    try:
-        return ProjectEnv.model_validate_json((envs / key / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-@contextlib.contextmanager
-def _locked(envs: Path, key: str) -> Iterator[None]:
-    with open(envs / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
-def _staging(envs: Path) -> Path:
-    """A fresh build directory; stale ones of dead workers are removed on the way."""
-    prefix = ".staging-"
-    for entry in envs.iterdir():
-        name = entry.name
-        if name.startswith(prefix) and not reaper.owner_alive(name[len(prefix) :]):
-            _remove(entry)
-    path = envs / f"{prefix}{reaper.worker_identity()}-{secrets.token_hex(4)}"
-    path.mkdir()
-    return path
-
-
-def _remove(path: Path) -> None:
-    """Remove a tree of ours, frozen read-only or not."""
-    for _, dirnames, _, dirfd in os.fwalk(path, follow_symlinks=False):
-        for name in dirnames:
-            with contextlib.suppress(OSError):
-                if stat.S_ISDIR(os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_mode):
-                    os.chmod(name, 0o755, dir_fd=dirfd)
-    with contextlib.suppress(OSError):
-        path.chmod(0o755)
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def _freeze(path: Path) -> None:
-    """Read-only for everyone (the mount is read-only too; this guards the host side)."""
-    for dirpath, dirnames, filenames, dirfd in os.fwalk(path, follow_symlinks=False, topdown=False):
-        for name in filenames:
-            st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-            if stat.S_ISREG(st.st_mode):
-                os.chmod(name, 0o555 if st.st_mode & 0o111 else 0o444, dir_fd=dirfd)
-        for name in dirnames:
-            if not os.path.islink(os.path.join(dirpath, name)):
-                os.chmod(name, 0o555, dir_fd=dirfd)
-    path.chmod(0o555)
-
-
-def _publish(envs: Path, staging: Path, env: ProjectEnv, extra: dict[str, object]) -> ProjectEnv:
-    final = envs / env.key
-    env = env.model_copy(update={"path": final / "venv"})
-    manifest = {**json.loads(env.model_dump_json()), **extra}
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    _freeze(staging)
-    if final.exists():  # a broken leftover without a manifest
-        _remove(final)
-    os.rename(staging, final)
-    return env
-
-
-@functools.cache
-def _base_env_cached(envs: Path, key: str) -> ProjectEnv:
-    if (env := _load(envs, key)) is not None:
-        return env
-    with _locked(envs, key):
-        if (env := _load(envs, key)) is not None:
-            return env
-        staging = _staging(envs)
-        try:
-            interpreter.make_skeleton(staging / "venv")
-            return _publish(envs, staging, ProjectEnv(key=key, path=staging), {"base": True})
-        except BaseException:
-            _remove(staging)
-            raise
-
-
-def base_env(cache_dir: Path | None = None) -> ProjectEnv:
-    """The environment of the base layer alone (blocking; built once per interpreter)."""
-    return _base_env_cached(_envs_dir(cache_dir), f"base-{interpreter.fingerprint()[:24]}")
-
-
 async def ensure_project_env(
     source: Path, *, cache_dir: Path | None = None, limits: SandboxLimits | None = None
 ) -> EnvResult:
@@ -375,21 +278,21 @@ async def ensure_project_env(
     except (ValueError, OSError) as err:
         return done(ok=False, message=str(err))
     key = _key(declared)
-    envs = await asyncio.to_thread(_envs_dir, cache_dir)
+    envs = await asyncio.to_thread(env_store.envs_dir, cache_dir)
     reqs = declared.requirements
     if not declared.needs_pip:
-        env: ProjectEnv | None = await asyncio.to_thread(_base_env_cached, envs, key)
+        env: ProjectEnv | None = await asyncio.to_thread(env_store.base_env_cached, envs, key)
         note = "; ".join(declared.notes)
         message = "declared requirements satisfied by the base environment" + (
             f" ({note})" if note else ""
         )
         return done(ok=True, env=env, reused=True, requirements=reqs, message=message)
-    if (env := await asyncio.to_thread(_load, envs, key)) is not None:
+    if (env := await asyncio.to_thread(env_store.load, envs, key)) is not None:
         return done(ok=True, env=env, reused=True, requirements=reqs, message="environment reused")
     lock = open(envs / f"{key}.lock", "w")  # noqa: SIM115  (held across awaits)
     try:
         await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
-        if (env := await asyncio.to_thread(_load, envs, key)) is not None:
+        if (env := await asyncio.to_thread(env_store.load, envs, key)) is not None:
             return done(
                 ok=True, env=env, reused=True, requirements=reqs, message="environment reused"
             )
@@ -406,7 +309,7 @@ async def _build(
     source: Path, declared: Declared, key: str, envs: Path, limits: SandboxLimits, started: float
 ) -> EnvResult:
     finish = functools.partial(_result, started)
-    staging = await asyncio.to_thread(_staging, envs)
+    staging = await asyncio.to_thread(env_store.staging_dir, envs)
     try:
         venv = staging / "venv"
         await asyncio.to_thread(interpreter.make_skeleton, venv)
@@ -452,14 +355,14 @@ async def _build(
             key=key, path=staging, requirements=declared.requirements, installed=installed
         )
         extra = {"created": time.time(), "files": extracted, "isolation": result.isolation}
-        env = await asyncio.to_thread(_publish, envs, staging, env, extra)
+        env = await asyncio.to_thread(env_store.publish, envs, staging, env, extra)
         return finish(
             ok=True, env=env, requirements=declared.requirements, log=log,
             message=f"built the project environment: {', '.join(installed) or 'nothing new'}",
         )  # fmt: skip
     finally:
         if staging.exists():
-            await asyncio.to_thread(_remove, staging)
+            await asyncio.to_thread(env_store.remove_tree, staging)
 
 
 def _last_error(output: str) -> str:

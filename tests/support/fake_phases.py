@@ -85,6 +85,11 @@ class Fakes:
         self.blocked = asyncio.Event()
         self.commits = 0
 
+    @property
+    def model_calls(self) -> int:
+        """Calls that report a model call (every one but summarize's)."""
+        return sum(1 for c in self.calls if c.phase != "summarize")
+
     def _outcome(self, inp: PhaseInput, **extra: object) -> PhaseOutcome:
         self.commits += 1
         # Like the real summarize on a repository with no code yet: a commit, no model.
