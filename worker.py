@@ -44,7 +44,7 @@ from activities.services import Services
 from activities.workspace import WorkspaceError, Workspaces
 from contract import SANDBOX_QUEUE_SUFFIX, TASK_QUEUE
 from runtime import DEFAULT_DATA_DIR, DevServer, PortInUse, connect, start_dev_server
-from telemetry import instrument_services, worker_interceptors
+from telemetry import worker_interceptors
 from telemetry.prometheus import prometheus_config
 from workflows.backend_feature import BackendFeatureWorkflow
 from workflows.phases import SANDBOXED_ACTIVITIES
@@ -131,7 +131,7 @@ def build_worker(
     if services is None:
         scratch = Path(tempfile.mkdtemp(prefix="backforge-scratch-"))
         services = Services(workspaces=Workspaces(scratch))
-    services = instrument_services(services)
+    services = services.traced()
     services.workspaces.claim()
     for cleaned in sweep():  # what a killed worker's sandboxed runs left behind
         logging.getLogger(__name__).info("sandbox sweep: %s", cleaned)
@@ -201,7 +201,7 @@ def _runtime(metrics_port: int | None) -> None:
 
 
 def _providers_line() -> str:
-    from cli.providers import PROVIDER_KEYS, missing_key, servable
+    from activities.models.keys import PROVIDER_KEYS, missing_key, servable
 
     missing = [key for p, (key, _) in PROVIDER_KEYS.items() if missing_key(f"{p}:x")]
     line = f"Model providers this worker can serve: {', '.join(servable())}"
@@ -331,6 +331,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from cli.process import leave  # exits without tearing down under the SDK's threads
+    from process import leave  # exits without tearing down under the SDK's threads
 
     leave(main())

@@ -8,10 +8,12 @@ wrappers, a private scratch directory) without any module-level state.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from activities.models import ModelResolver
 from activities.workspace import Workspaces
+from telemetry.genai import traced_model
 
 __all__ = ["Services"]
 
@@ -22,3 +24,14 @@ class Services:
 
     models: ModelResolver = field(default_factory=ModelResolver)
     workspaces: Workspaces = field(default_factory=Workspaces)
+
+    def traced(self) -> Services:
+        """These services with every model traced and counted (``traced_model`` last).
+
+        Last, so that a span is the call the provider sees (after any wrapper a test
+        adds); applying it twice changes nothing.
+        """
+        wrappers = self.models.wrappers
+        if traced_model in wrappers:
+            return self
+        return dataclasses.replace(self, models=ModelResolver(wrappers=[*wrappers, traced_model]))

@@ -41,11 +41,13 @@ Where things are:
 - ``asking``     the cancellable stdin reader and asking a person at the terminal.
 - ``follow``     following a feature to its end, answering requests on the way.
 - ``demo``       the ``demo`` command: embedded server, worker and example repo.
-- ``process``    how the process ends (no interpreter teardown under the Temporal
-  client's threads: the cause of the old exit-134 aborts).
 
-Only ``app``, ``commands`` and ``report`` (typer, rich's console, ``contract``) load at start; the
-Temporal client, activities, the worker and rich's Markdown load when needed.
+The process ends through the top-level ``process`` module (shared with the worker):
+no interpreter teardown under the Temporal client's threads, the cause of the old
+exit-134 aborts.
+
+Only ``app``, ``commands`` and ``report`` (typer, rich's console, ``contract``) load at
+start; the Temporal client, activities, the worker and rich's Markdown load when needed.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ __all__ = ["app", "main"]
 def main(argv: list[str] | None = None, *, prog: str | None = None) -> NoReturn:
     """Run the CLI and end the process (the ``backforge`` script and ``starter.py``).
 
-    The process ends through ``cli.process.leave``: once the Temporal client
+    The process ends through ``process.leave``: once the Temporal client
     was loaded it exits without interpreter finalization (see that module for
     why), so this never returns.
 
@@ -72,8 +74,8 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> NoReturn:
         prog: How hints and usage lines name the program (default: detected
             from ``sys.argv[0]``, see ``cli.settings.program``).
     """
-    from cli.process import exit_code, leave
     from cli.settings import program
+    from process import exit_code, leave
 
     if prog is not None:
         set_program(prog)

@@ -96,11 +96,11 @@ def run_command(
 ) -> int:
     """Run one command's coroutine; its exit code, after printing any error as one line.
 
-    Ctrl-C ends the process at once (``cli.process.exit_on_interrupt``), unless
+    Ctrl-C ends the process at once (``process.exit_on_interrupt``), unless
     ``cleanup_on_interrupt``: then it cancels the command (the demo stops its
     worker and embedded server first).
     """
-    from cli.process import INTERRUPTED, exit_on_interrupt
+    from process import INTERRUPTED, exit_on_interrupt
 
     guard = contextlib.nullcontext() if cleanup_on_interrupt else exit_on_interrupt()
     try:

@@ -214,7 +214,7 @@ async def start(
 
 def _warn_missing_keys(model_ids: list[str]) -> None:
     """Say which model keys this terminal lacks; the worker's environment is what counts."""
-    from cli.providers import missing_key
+    from activities.models.keys import missing_key
 
     for key in sorted({k for k in map(missing_key, model_ids) if k}):
         console.print(

@@ -153,7 +153,7 @@ def _check_keys(model_id: str) -> None:
     Raises:
         CliError: Exit 2, naming the variable, before anything is created.
     """
-    from cli.providers import missing_key
+    from activities.models.keys import missing_key
 
     key = missing_key(model_id)
     if key is not None:

@@ -19,7 +19,7 @@ from typing import IO
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from cli.process import INTERRUPTED, exit_code
+from process import INTERRUPTED, exit_code
 from tests.support.cli_driver import address, make_git_repo
 from tests.support.temporal import unique
 

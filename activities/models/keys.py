@@ -1,4 +1,5 @@
-"""Which model providers an environment can serve: the API keys a model id needs.
+"""Which model providers an environment can serve: the API keys a model id needs (used by
+the worker at start and by the CLI before it starts a feature).
 
 Keys are read by the worker inside its activities, from the worker's own
 environment (the terminal or service that runs ``worker.py``), never from the

@@ -1,4 +1,5 @@
-"""How a CLI process ends: flush, then leave without tearing the interpreter down.
+"""How a process that loaded the Temporal client ends (the CLI and the worker): flush,
+then leave without tearing the interpreter down.
 
 Why: the Temporal client's Rust core completes each Python future from a Tokio
 thread, which takes the GIL and runs Python code (``call_soon_threadsafe``) to

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.providers import missing_key, servable
+from activities.models.keys import missing_key, servable
 from tests.support.cli_driver import error_line, invoke
 
 
