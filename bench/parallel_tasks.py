@@ -20,23 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from activities.models import Model, ModelRequest, ModelResolver, ModelResponse  # noqa: E402
+from activities.models import ModelResolver  # noqa: E402
 from activities.services import Services  # noqa: E402
 from bench.pipeline import drive  # noqa: E402
 from contract import DEFAULT_MODEL, FeatureRequest  # noqa: E402
 from runtime import start_dev_server  # noqa: E402
-from tests.support.pipeline import FEATURE  # noqa: E402
-
-
-class SlowModel:
-    """Adds a fixed latency to every call, like a remote model would."""
-
-    def __init__(self, inner: Model, latency: float) -> None:
-        self.inner, self.latency, self.model_id = inner, latency, inner.model_id
-
-    async def request(self, request: ModelRequest) -> ModelResponse:
-        await asyncio.sleep(self.latency)
-        return await self.inner.request(request)
+from tests.support.pipeline import FEATURE, SlowModel  # noqa: E402
 
 
 async def implement_seconds(env, repo: Path, parallel: bool, services: Services) -> float:  # type: ignore[no-untyped-def]

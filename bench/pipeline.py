@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from activities.services import Services  # noqa: E402
 from contract import DEFAULT_MODEL, FeatureRequest  # noqa: E402
 from runtime import start_dev_server, temporal_binary  # noqa: E402
-from tests.support.pipeline import FEATURE, answer_recommended  # noqa: E402
+from tests.support.pipeline import FEATURE, answer_until_closed  # noqa: E402
 from worker import build_worker  # noqa: E402
 from workflows.backend_feature import BackendFeatureWorkflow  # noqa: E402
 
@@ -72,13 +72,8 @@ async def drive(env, request: FeatureRequest, services: Services | None = None) 
             id=f"bench-{uuid.uuid4().hex[:8]}",
             task_queue=queue,
         )
-        answered: list[str] = []
-        for _ in range(6000):  # bounded: at most ~10 minutes
-            await answer_recommended(handle, answered)
-            desc = await handle.describe()
-            if desc.status is not None and desc.status.name != "RUNNING":
-                break
-            await asyncio.sleep(0.1)
+        async with asyncio.timeout(600):  # bounded
+            await answer_until_closed(handle, [])
         await handle.result()
     return handle
 

@@ -25,25 +25,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from activities.models import Model, ModelRequest, ModelResolver, ModelResponse  # noqa: E402
+from activities.models import ModelResolver  # noqa: E402
 from activities.services import Services  # noqa: E402
 from activities.workspace import Workspaces, init_repo  # noqa: E402
 from contract import DEFAULT_MODEL, FeatureRequest  # noqa: E402
 from runtime import start_dev_server  # noqa: E402
-from tests.support.pipeline import answer_recommended  # noqa: E402
+from tests.support.pipeline import SlowModel, answer_until_closed  # noqa: E402
 from worker import build_worker  # noqa: E402
 from workflows.backend_feature import BackendFeatureWorkflow  # noqa: E402
-
-
-class SlowModel:
-    """Adds a fixed latency to every call (the scripted model answers at once)."""
-
-    def __init__(self, inner: Model, latency: float) -> None:
-        self.inner, self.latency, self.model_id = inner, latency, inner.model_id
-
-    async def request(self, request: ModelRequest) -> ModelResponse:
-        await asyncio.sleep(self.latency)
-        return await self.inner.request(request)
 
 
 def server_cpu(pid: int) -> float:
@@ -92,17 +81,8 @@ async def one_round(env, n: int, latency: float, transcript: str, tmp: Path) -> 
                     task_queue=queue,
                 )
             )
-        answered: dict[str, list[str]] = {h.id: [] for h in handles}
-
-        async def finish(handle) -> None:  # type: ignore[no-untyped-def]
-            for _ in range(36_000):  # bounded: an hour
-                await answer_recommended(handle, answered[handle.id])
-                desc = await handle.describe()
-                if desc.status is not None and desc.status.name != "RUNNING":
-                    return
-                await asyncio.sleep(0.1)
-
-        await asyncio.gather(*(finish(h) for h in handles))
+        async with asyncio.timeout(3600):  # bounded: an hour
+            await asyncio.gather(*(answer_until_closed(h, []) for h in handles))
         results = [await h.result() for h in handles]
     wall = time.monotonic() - started
     failed = [r for r in results if r.state != "completed"]

@@ -43,7 +43,7 @@ from activities.models.scripted import script_key  # noqa: E402
 from activities.services import Services  # noqa: E402
 from contract import DEFAULT_MODEL, FeatureRequest  # noqa: E402
 from runtime import start_dev_server  # noqa: E402
-from tests.support.pipeline import FEATURE, answer_recommended  # noqa: E402
+from tests.support.pipeline import FEATURE, answer_until_closed  # noqa: E402
 from worker import build_worker  # noqa: E402
 from workflows.backend_feature import BackendFeatureWorkflow  # noqa: E402
 
@@ -115,13 +115,8 @@ async def run(model: str) -> tuple[Meter, dict[str, Any]]:
                     id=f"tokens-{uuid.uuid4().hex[:8]}",
                     task_queue=queue,
                 )
-                answered: list[str] = []
-                for _ in range(6000):  # bounded: at most ~10 minutes
-                    await answer_recommended(handle, answered)
-                    desc = await handle.describe()
-                    if desc.status is not None and desc.status.name != "RUNNING":
-                        break
-                    await asyncio.sleep(0.1)
+                async with asyncio.timeout(600):  # bounded
+                    await answer_until_closed(handle, [])
                 result = await handle.result()
                 status = await handle.query(BackendFeatureWorkflow.status)
         finally:

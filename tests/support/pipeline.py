@@ -12,6 +12,7 @@ from pathlib import Path
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.models import Model, ModelRequest, ModelResponse
 from activities.services import Services
 from cli.changes import HistoryWatch
 from contract import DEFAULT_MODEL, PHASE_NAMES, FeatureRequest, FeatureResult, FeatureStatus
@@ -27,6 +28,7 @@ __all__ = [
     "HISTORY_LIMIT_BYTES",
     "HISTORY_JSON_LIMIT_BYTES",
     "Run",
+    "SlowModel",
     "answer_recommended",
     "answer_until_closed",
     "run_pipeline",
@@ -40,6 +42,18 @@ HISTORY_LIMIT_BYTES = 60_000
 #: temporalio 1.35 (validation phase, waiting timer and patch markers included), two thirds
 #: of it Temporal's own per-event framing.
 HISTORY_JSON_LIMIT_BYTES = 180_000
+
+
+class SlowModel:
+    """A model wrapper (test double) that adds a fixed latency to every call, as a remote
+    model's would (the scripted model answers at once)."""
+
+    def __init__(self, inner: Model, latency: float) -> None:
+        self.inner, self.latency, self.model_id = inner, latency, inner.model_id
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        await asyncio.sleep(self.latency)
+        return await self.inner.request(request)
 
 
 @dataclass
