@@ -3,9 +3,10 @@
     python bench/git_processes.py
 
 Runs the demo feature (scripted model, a test double) on an embedded dev server with
-a ``git`` on PATH that notes each invocation before running the real git, and prints
-the count per git subcommand and per feature. The user's repository is a local path
-(the single-machine default), so pushes go to it directly.
+a ``git`` on PATH that runs the real git and notes each invocation with its duration,
+and prints the count and time per git subcommand, per feature and per phase step. The
+user's repository is a local path (the single-machine default), so pushes go to it
+directly.
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ from runtime import start_dev_server  # noqa: E402
 from tests.support.pipeline import run_pipeline  # noqa: E402
 
 SHIM = """#!/bin/sh
-{{ printf '%s' "$*" | tr '\\n' ' '; echo; }} >> "{log}"
-exec "{real}" "$@"
+start=$(date +%s%N)
+"{real}" "$@"
+rc=$?
+end=$(date +%s%N)
+{{ printf '%s ' "$((end - start))"; printf '%s' "$*" | tr '\\n' ' '; echo; }} >> "{log}"
+exit $rc
 """
 
 
@@ -56,14 +61,20 @@ async def main() -> None:
             await env.shutdown()
         lines = log.read_text().splitlines()
     assert run.result.state == "completed", run.result.message
-    by = Counter(_subcommand(line) for line in lines)
+    by: Counter[str] = Counter()
+    seconds: Counter[str] = Counter()
+    for line in lines:
+        elapsed_ns, _, args = line.partition(" ")
+        by[_subcommand(args)] += 1
+        seconds[_subcommand(args)] += int(elapsed_ns) / 1e9
     calls = run.status.usage.model_calls
     activities = len(run.status.completed) + 1  # + prepare
-    print(f"git processes for one demo feature: {len(lines)}")
+    total = sum(seconds.values())
+    print(f"git processes for one demo feature: {len(lines)}, {total:.2f} s of git in all")
     print(f"  model calls {calls} (each recorded: 2 blob writes and 2 pushes)")
-    print(f"  phase and task steps {activities}")
+    print(f"  phase and task steps {activities}: {1000 * total / activities:.0f} ms of git each")
     for name, count in by.most_common():
-        print(f"  {name:<14} {count}")
+        print(f"  {name:<14} {count:>4}  {seconds[name]:6.2f} s")
 
 
 def _subcommand(line: str) -> str:
