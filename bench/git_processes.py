@@ -31,7 +31,8 @@ start=$(date +%s%N)
 "{real}" "$@"
 rc=$?
 end=$(date +%s%N)
-{{ printf '%s ' "$((end - start))"; printf '%s' "$*" | tr '\\n' ' '; echo; }} >> "{log}"
+line="$((end - start)) $(printf '%s' "$*" | tr '\\n' ' ')"
+printf '%s\\n' "$line" >> "{log}"  # one write: concurrent gits do not interleave
 exit $rc
 """
 
