@@ -106,10 +106,15 @@ async def run_once(env, model: str, repo: Path) -> dict:  # type: ignore[no-unty
             name, at = scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
             seconds[name] += event.event_time.ToDatetime().timestamp() - at
     test_seconds = seconds["run_phase_test"]
+    # The generated code is on the feature branch (the user's checkout is never touched).
+    listing = subprocess.run(
+        ["git", "ls-tree", "-r", "-l", result.branch],
+        cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
     code_bytes = sum(
-        p.stat().st_size
-        for p in repo.rglob("*")
-        if p.is_file() and ".git" not in p.parts and p.suffix in CODE_SUFFIXES
+        int(size)
+        for _, kind, _, size, path in (line.split(maxsplit=4) for line in listing.splitlines())
+        if kind == "blob" and path.endswith(CODE_SUFFIXES)
     )
     return {
         "state": result.state,
