@@ -7,7 +7,7 @@ in-process worker on an embedded dev server; every model call of the scripted
 transcript (a test double) takes ``--latency`` seconds, as a real model's would.
 Test and validation runs of the generated service are real (sandboxed pytest,
 uvicorn and the black-box checker). Prints, per N: wall time, features per minute,
-efficiency (N × the time of one feature / the time of N; 1.0 is perfect overlap),
+efficiency (the time of one feature / the time of N at once; 1.0 is perfect overlap),
 the worker process's CPU (its own, and its children's: sandboxed runs), the dev
 server's CPU, and the worker's peak memory.
 """
@@ -125,7 +125,7 @@ async def main() -> None:
         f"{'children cpu':>12} {'server cpu':>10} {'peak MB':>8} {'failed':>6}"
     )
     for r in rounds:
-        eff = (r["n"] * one["wall_s"] / r["wall_s"]) if one else float("nan")
+        eff = (one["wall_s"] / r["wall_s"]) if one else float("nan")
         print(
             f"{r['n']:>4} {r['wall_s']:>8.1f} {r['features_per_min']:>9.2f} {eff:>10.2f} "
             f"{r['worker_cpu_s']:>10.1f} {r['children_cpu_s']:>12.1f} {r['server_cpu_s']:>10.1f} "
