@@ -25,6 +25,7 @@ __all__ = [
     "check_off",
     "clarification_markers",
     "MAX_MARKERS",
+    "clarification_line",
     "record_clarifications",
     "MAX_TITLE_CHARS",
 ]
@@ -172,6 +173,11 @@ def clarification_markers(spec_text: str) -> list[str]:
     return [m.strip() for m in _MARKER.findall(spec_text)]
 
 
+def clarification_line(question: str, answer: str) -> str:
+    """One answered question as Spec Kit records it: ``- Q: … → A: …``."""
+    return f"- Q: {question} → A: {answer}"
+
+
 def record_clarifications(
     text: str, answers: list[tuple[str, str]], day: str, *, guidance: str | None = None
 ) -> str:
@@ -182,7 +188,7 @@ def record_clarifications(
         guidance: A reviewer's comment that sent the spec back (recorded as one bullet).
     """
     existing = set(text.splitlines())
-    pairs = dict.fromkeys(f"- Q: {q} → A: {a}" for q, a in answers)
+    pairs = dict.fromkeys(clarification_line(q, a) for q, a in answers)
     if guidance and guidance.strip():
         pairs[f"- Reviewer guidance: {' '.join(guidance.split())}"] = None
     new = [line for line in pairs if line not in existing]

@@ -22,6 +22,7 @@ from activities.speckit import (
     MAX_MARKERS,
     DocumentName,
     FeatureLayout,
+    clarification_line,
     clarification_markers,
     record_clarifications,
 )
@@ -73,7 +74,7 @@ class SpecifyPhase(ModelPhase[SpecifyFinish]):
     async def prompt_values(self, ws: Checkout, inp: PhaseInput) -> dict[str, Any]:
         if not inp.clarifications:
             return {}
-        return {"answers": "\n".join(f"- Q: {q} → A: {a}" for q, a in inp.clarifications)}
+        return {"answers": "\n".join(clarification_line(q, a) for q, a in inp.clarifications)}
 
     async def complete(
         self, ws: Checkout, inp: PhaseInput, run: AgentRun[SpecifyFinish]
