@@ -39,7 +39,7 @@ from activities.phases.summarize import SummarizePhase
 from activities.phases.tasks import TasksPhase
 from activities.phases.testing import TestPhase
 from activities.phases.validate import ValidatePhase
-from activities.sandbox import sweep
+from activities.sandbox import set_cpu_slots, sweep
 from activities.services import Services
 from activities.workspace import WorkspaceError, Workspaces
 from contract import SANDBOX_QUEUE_SUFFIX, TASK_QUEUE
@@ -77,8 +77,12 @@ DEFAULT_ACTIVITY_SLOTS = 64
 
 
 def default_sandbox_slots() -> int:
-    """Sandboxed runs use the CPU: one per core (at least one)."""
-    return max(1, os.cpu_count() or 1)
+    """Sandboxed runs use the CPU: one per core this process may run on (at least one).
+
+    A container's CPU limit is not visible here (only a cpuset is): set
+    ``--sandbox-slots`` / ``BACKFORGE_SANDBOX_SLOTS`` to the limit there.
+    """
+    return max(1, len(os.sched_getaffinity(0)))
 
 
 class WorkerGroup:
@@ -126,7 +130,9 @@ def build_worker(
             name (tests register fakes this way).
         activity_slots: Concurrent activities on the feature queue (0: do not poll it).
         sandbox_slots: Concurrent sandboxed runs on the sandbox queue (default one per
-            core; 0: do not poll it).
+            core; 0: do not poll it). Also the process's CPU slots
+            (``activities.sandbox.cpu_slots``): how many sandboxed runs of any phase
+            (evidence checks and tools of model-driven phases too) run at once.
     """
     if services is None:
         scratch = Path(tempfile.mkdtemp(prefix="backforge-scratch-"))
@@ -141,6 +147,7 @@ def build_worker(
     sandboxed = [a for n, a in registered.items() if n in SANDBOXED_ACTIVITIES]
     other = [a for n, a in registered.items() if n not in SANDBOXED_ACTIVITIES]
     slots = default_sandbox_slots() if sandbox_slots is None else sandbox_slots
+    set_cpu_slots(slots or default_sandbox_slots())
     shutdown = timedelta(seconds=drain_seconds)
     interceptors = worker_interceptors(client)
     workers = []
@@ -293,15 +300,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--activity-slots",
         type=int,
-        default=DEFAULT_ACTIVITY_SLOTS,
-        help="concurrent model-driven and git activities (they mostly wait; 0: none here)",
+        default=int(os.environ.get("BACKFORGE_ACTIVITY_SLOTS") or DEFAULT_ACTIVITY_SLOTS),
+        help="concurrent model-driven and git activities (they mostly wait; 0: none here; "
+        "env BACKFORGE_ACTIVITY_SLOTS)",
     )
     parser.add_argument(
         "--sandbox-slots",
         type=int,
-        default=None,
-        help="concurrent sandboxed test and validation runs (default: one per core; 0: none "
-        "here, another worker serves the <queue>-sandbox queue)",
+        default=int(os.environ["BACKFORGE_SANDBOX_SLOTS"])
+        if os.environ.get("BACKFORGE_SANDBOX_SLOTS")
+        else None,
+        help="concurrent sandboxed test and validation runs, and the cap on sandboxed runs "
+        "of any phase in this process (default: one per usable core; 0: none here, another "
+        "worker serves the <queue>-sandbox queue, and the cap is one per core; "
+        "env BACKFORGE_SANDBOX_SLOTS)",
     )
     parser.add_argument(
         "--metrics-port",

@@ -22,6 +22,7 @@ running service is the independent check for that.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -39,6 +40,7 @@ from activities.sandbox import (
     ensure_project_env,
     run_with_channel,
 )
+from activities.test_run_cache import RUNS, tree_digest
 from contract import TestReport
 
 __all__ = [
@@ -166,6 +168,8 @@ async def run_project_tests(
 
     Returns:
         The run; ``run.report`` is the contract's ``TestReport`` with Backforge's counts.
+        A completed run on the same files, environment, selection and limits earlier in
+        this process is reused instead of run again (``activities.test_run_cache``).
     """
     started = time.monotonic()
     if bad := [s for s in selection if not isinstance(s, str) or s.startswith("-")]:
@@ -181,6 +185,15 @@ async def run_project_tests(
             output=env.log,
             env=env,
         )
+    limits = limits or SandboxLimits()
+    identity = RUNS.identity(
+        await asyncio.to_thread(tree_digest, source),
+        env.env.key,
+        selection,
+        limits.model_dump_json(),
+    )
+    if (kept := RUNS.get(identity)) is not None:
+        return kept
     argv = ["python", RECORDER, "-p", "no:cacheprovider", *selection]
     result, records = await run_with_channel(
         argv,
@@ -198,7 +211,9 @@ async def run_project_tests(
         verdict.problems.append("Backforge's records were larger than 16 MiB and were cut")
     if env.message and not env.reused:
         verdict.notes.append(env.message)
-    return _assemble(result, verdict, env, duration=time.monotonic() - started)
+    run = _assemble(result, verdict, env, duration=time.monotonic() - started)
+    RUNS.put(identity, run)
+    return run
 
 
 def _failed_run(

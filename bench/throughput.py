@@ -8,6 +8,8 @@ transcript (a test double) takes ``--latency`` seconds, as a real model's would.
 Test and validation runs of the generated service are real (sandboxed pytest,
 uvicorn and the black-box checker). Prints, per N: wall time, features per minute,
 efficiency (the time of one feature / the time of N at once; 1.0 is perfect overlap),
+the CPU ceiling (the best efficiency the machine's cores allow for the CPU the round
+used: when it is below 0.8, no scheduling reaches 0.8 on this machine),
 the worker process's CPU (its own, and its children's: sandboxed runs), the dev
 server's CPU, and the worker's peak memory.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import sys
 import tempfile
@@ -119,18 +122,34 @@ async def main() -> None:
         finally:
             await env.shutdown()
     one = next((r for r in rounds if r["n"] == 1), None)
-    print(f"model latency {args.latency:.1f}s per call; transcript {args.transcript}")
+    cores = len(os.sched_getaffinity(0))
     print(
-        f"{'N':>4} {'wall s':>8} {'feat/min':>9} {'efficiency':>10} {'worker cpu':>10} "
-        f"{'children cpu':>12} {'server cpu':>10} {'peak MB':>8} {'failed':>6}"
+        f"model latency {args.latency:.1f}s per call; transcript {args.transcript}; {cores} cores"
+    )
+    print(
+        f"{'N':>4} {'wall s':>8} {'feat/min':>9} {'efficiency':>10} {'cpu ceiling':>11} "
+        f"{'worker cpu':>10} {'children cpu':>12} {'server cpu':>10} {'peak MB':>8} {'failed':>6}"
     )
     for r in rounds:
         eff = (one["wall_s"] / r["wall_s"]) if one else float("nan")
         print(
             f"{r['n']:>4} {r['wall_s']:>8.1f} {r['features_per_min']:>9.2f} {eff:>10.2f} "
-            f"{r['worker_cpu_s']:>10.1f} {r['children_cpu_s']:>12.1f} {r['server_cpu_s']:>10.1f} "
+            f"{ceiling(r, one, cores):>11.2f} {r['worker_cpu_s']:>10.1f} "
+            f"{r['children_cpu_s']:>12.1f} {r['server_cpu_s']:>10.1f} "
             f"{r['peak_rss_mb']:>8.0f} {r['failed']:>6}"
         )
+    print(
+        "cpu ceiling: the best efficiency these cores allow for the CPU the round used "
+        "(worker, sandboxed runs and server): time of one / max(time of one, CPU / cores)"
+    )
+
+
+def ceiling(r: dict[str, float], one: dict[str, float] | None, cores: int) -> float:
+    """The efficiency a perfect scheduler would reach with this round's CPU on ``cores``."""
+    if one is None:
+        return float("nan")
+    cpu = r["worker_cpu_s"] + r["children_cpu_s"] + r["server_cpu_s"]
+    return one["wall_s"] / max(one["wall_s"], cpu / cores)
 
 
 if __name__ == "__main__":

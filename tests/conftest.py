@@ -1,8 +1,9 @@
-"""Shared fixtures: Temporal servers from the pip-installed binaries (never downloaded)."""
+"""Shared fixtures: Temporal servers from the pip-installed binaries (never downloaded), and
+an empty cache of test runs for every test (no test reuses another's run)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
@@ -10,6 +11,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.testing import WorkflowEnvironment
 
+from activities.test_run_cache import RUNS
 from contract import SEARCH_ATTRIBUTES
 from runtime import DATA_CONVERTER, temporal_binary, test_server_binary
 
@@ -67,3 +69,10 @@ async def local_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[W
     )
     yield env
     await env.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_test_run_cache() -> Iterator[None]:
+    RUNS.clear()
+    yield
+    RUNS.clear()

@@ -16,6 +16,7 @@ from activities.project_tests import (
     parse_pytest_summary,
     run_project_tests,
 )
+from activities.test_run_cache import RUNS
 from contract import TestReport
 from tests.support.sandbox_support import git, make_project, tree_digest
 
@@ -193,6 +194,7 @@ async def test_output_for_a_model_is_stable_and_bounded(tmp_path: Path) -> None:
     )
     (project / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "-v"\n')
     first = await run_project_tests(project, [])
+    RUNS.clear()  # two real runs, not one reused
     second = await run_project_tests(project, [])
     a, b = format_for_model(first, limit=4_000), format_for_model(second, limit=4_000)
     assert a == b
@@ -201,6 +203,51 @@ async def test_output_for_a_model_is_stable_and_bounded(tmp_path: Path) -> None:
     assert "lines elided" in a
     assert all(not line.startswith(" " * 3) or True for line in a.splitlines())
     assert "0x…" in normalise_output("at 0x7f3a2b1c9d80>") and "<t>s" in a
+
+
+async def test_a_run_on_the_same_files_is_reused_and_any_change_runs_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import activities.project_tests as project_tests
+
+    started: list[list[str]] = []
+    real = project_tests.run_with_channel
+
+    async def counting(argv: list[str], **kwargs: object) -> object:
+        started.append(argv)
+        return await real(argv, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(project_tests, "run_with_channel", counting)
+    project = make_project(tmp_path / "p", tests=2)
+    first = await run_project_tests(project, [])
+    again = await run_project_tests(project, [])
+    assert len(started) == 1
+    assert again.report.passed == first.report.passed == 3 and again.verdict == "PASS"
+    assert any("result is reused (the tests were not run again)" in n for n in again.notes)
+    assert "reused" in format_for_model(again, limit=4_000)
+    assert not any("reused" in n for n in first.notes)  # the kept run is a copy
+    await run_project_tests(project, ["tests/test_app.py"])  # another selection
+    assert len(started) == 2
+    (project / "tests" / "test_z.py").write_text("def test_new():\n    assert False\n")
+    changed = await run_project_tests(project, [])
+    assert len(started) == 3 and changed.verdict == "FAIL" and changed.report.failed == 1
+    (project / "tests" / "test_z.py").chmod(0o600)  # a mode is part of the files too
+    await run_project_tests(project, [])
+    assert len(started) == 4
+
+
+async def test_a_timed_out_run_is_never_reused(tmp_path: Path) -> None:
+    from activities.sandbox import SandboxLimits
+
+    project = make_project(tmp_path / "p", tests=1)
+    (project / "tests" / "test_z.py").write_text(
+        "def test_forever():\n    while True:\n        pass\n"
+    )
+    limits = SandboxLimits(timeout_s=3)
+    first = await run_project_tests(project, [], limits=limits)
+    second = await run_project_tests(project, [], limits=limits)
+    assert first.report.timed_out and second.report.timed_out
+    assert not any("reused" in n for n in second.notes)
 
 
 def test_format_for_model_keeps_whole_lines() -> None:

@@ -83,6 +83,7 @@ the declared requirements), ``env_store`` (built environments on disk, the base 
 ``pytest_recorder`` and ``env_builder`` (scripts that run inside), ``output``, ``models``.
 """
 
+from activities.sandbox.cpu_slots import cpu_slots, set_cpu_slots
 from activities.sandbox.env_store import base_env
 from activities.sandbox.host import (
     ENV_BUILDER,
@@ -129,4 +130,6 @@ __all__ = [
     "declared_requirements",
     "capabilities",
     "sweep",
+    "cpu_slots",
+    "set_cpu_slots",
 ]

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from activities.sandbox import reaper
+from activities.sandbox.cpu_slots import cpu_slot
 from activities.sandbox.env_store import base_env
 from activities.sandbox.models import CommandResult, ProjectEnv, SandboxLimits
 from activities.sandbox.output import Collector, HeadTail
@@ -307,23 +308,27 @@ async def run_with_channel(
     """``run_sandboxed`` with a side channel: the command writes to fd 3, the worker
     reads it with ``channel`` (called in a thread, outside the sandbox's reach).
 
+    The run holds one of the process's CPU slots (``cpu_slots``) from start to result;
+    it waits for one first.
+
     Returns:
         The result, and what ``channel`` returned (None if it did not finish).
     """
-    running = await start_run(
-        argv,
-        source=source,
-        limits=limits,
-        env=env,
-        project_env=project_env,
-        channel=channel,
-        writable_env=writable_env,
-        wheelhouses=wheelhouses,
-    )
-    try:
-        await running.wait(running.plan.limits.timeout_s)
-    finally:
-        result = await asyncio.shield(running.close())
+    async with cpu_slot():
+        running = await start_run(
+            argv,
+            source=source,
+            limits=limits,
+            env=env,
+            project_env=project_env,
+            channel=channel,
+            writable_env=writable_env,
+            wheelhouses=wheelhouses,
+        )
+        try:
+            await running.wait(running.plan.limits.timeout_s)
+        finally:
+            result = await asyncio.shield(running.close())
     value = None
     if running.channel_task is not None and running.channel_task.done():
         if running.channel_task.exception() is None:

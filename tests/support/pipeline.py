@@ -87,7 +87,7 @@ async def answer_until_closed(handle: WorkflowHandle, answered: list[str]) -> No
     Looks after each change of the history (a long poll), not on a timer: the
     benchmarks that drive the pipeline measure the worker, not this loop.
     """
-    async with HistoryWatch(handle) as changes:
+    async with HistoryWatch(handle, settle=0) as changes:
         seen = await changes.caught_up()
         while not changes.stopped:
             await answer_recommended(handle, answered)
