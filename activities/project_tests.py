@@ -40,6 +40,7 @@ from activities.sandbox import (
     ensure_project_env,
     run_with_channel,
 )
+from activities.sandbox.pytest_plugins import plugin_options
 from activities.test_run_cache import RUNS, tree_digest
 from contract import TestReport
 
@@ -194,7 +195,8 @@ async def run_project_tests(
     )
     if (kept := RUNS.get(identity)) is not None:
         return kept
-    argv = ["python", RECORDER, "-p", "no:cacheprovider", *selection]
+    plugins = await asyncio.to_thread(plugin_options, env.env, env.requirements)
+    argv = ["python", RECORDER, "-p", "no:cacheprovider", *plugins, *selection]
     result, records = await run_with_channel(
         argv,
         source=source,
