@@ -300,16 +300,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--activity-slots",
         type=int,
-        default=int(os.environ.get("BACKFORGE_ACTIVITY_SLOTS") or DEFAULT_ACTIVITY_SLOTS),
+        default=os.environ.get("BACKFORGE_ACTIVITY_SLOTS") or DEFAULT_ACTIVITY_SLOTS,
         help="concurrent model-driven and git activities (they mostly wait; 0: none here; "
         "env BACKFORGE_ACTIVITY_SLOTS)",
     )
     parser.add_argument(
         "--sandbox-slots",
         type=int,
-        default=int(os.environ["BACKFORGE_SANDBOX_SLOTS"])
-        if os.environ.get("BACKFORGE_SANDBOX_SLOTS")
-        else None,
+        default=os.environ.get("BACKFORGE_SANDBOX_SLOTS") or None,  # argparse applies int
         help="concurrent sandboxed test and validation runs, and the cap on sandboxed runs "
         "of any phase in this process (default: one per usable core; 0: none here, another "
         "worker serves the <queue>-sandbox queue, and the cap is one per core; "
@@ -329,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         help="on Ctrl-C, how long in-flight activities may run on (default 30)",
     )
     args = parser.parse_args(argv)
+    for name in ("activity_slots", "sandbox_slots"):
+        if (getattr(args, name) or 0) < 0:
+            parser.error(f"--{name.replace('_', '-')} must be 0 or more")
     if args.ui_port is None:
         args.ui_port = args.port + 1000
     logging.basicConfig(

@@ -99,3 +99,28 @@ async def test_the_worker_sizes_the_cpu_slots_from_its_sandbox_slots(
 
     assert built(sandbox_slots=3) == 3
     assert built(sandbox_slots=0, activity_slots=4) == default_sandbox_slots()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--sandbox-slots", "-1"], {}, "--sandbox-slots must be 0 or more"),
+        ([], {"BACKFORGE_SANDBOX_SLOTS": "two"}, "--sandbox-slots: invalid int value: 'two'"),
+        ([], {"BACKFORGE_ACTIVITY_SLOTS": "-3"}, "--activity-slots must be 0 or more"),
+    ],
+)
+def test_bad_slot_settings_are_one_line_errors(
+    args: list[str],
+    env: dict[str, str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import worker
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exited:
+        worker.main(args)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
