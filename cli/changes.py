@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["state_events", "HistoryWatch", "SETTLE_S"]
 
 #: Seconds between one page of new history and the next long poll (bursts coalesce).
-SETTLE_S = 1.0
+SETTLE_S = 2.0
 
 
 @functools.cache

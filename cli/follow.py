@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 #: Fewest seconds between two ``status`` queries; changes in between are coalesced.
-MIN_QUERY_INTERVAL = 1.0
+MIN_QUERY_INTERVAL = 2.0
 #: While no worker answers, how often to ask the server (not a worker) whether one polls.
 NO_WORKER_RECHECK_S = 5.0
 #: Under --yes, escalations after this many are answered "abort" rather than "retry".
