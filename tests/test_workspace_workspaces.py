@@ -11,7 +11,7 @@ from activities.models import CallOrigin, Message, ModelRequest, ModelResponse, 
 from activities.models.base import TextPart
 from activities.workspace import BranchMoved, WorkspaceError, Workspaces
 from contract import Usage, WorkspaceInfo
-from tests.support.git import git
+from tests.support.git import GitProcesses, git
 from tests.support.repos import phase_input, request, snapshot, user_repo, workspaces
 
 
@@ -193,3 +193,17 @@ def test_a_scratch_directory_has_one_owner_until_it_is_released(tmp_path: Path) 
     first.release()  # a stopped worker gives it back
     second.claim()
     second.release()
+
+
+async def test_record_blobs_are_git_objects_written_without_git(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = await workspaces(tmp_path).cache(str(repo)).ready()
+    processes = GitProcesses(tmp_path, monkeypatch)
+    data = b'{"seq": 1}\n' + bytes(range(256))
+    sha = await cache.write_blob(data)
+    assert await cache.write_blob(data) == sha  # the same content is the same object
+    assert processes.commands() == []
+    assert git(cache.path, "hash-object", "--stdin", "-t", "blob", input_bytes=data) == sha
+    assert (await cache.read_blobs([sha]))[sha] == data
+    assert git(cache.path, "fsck", "--no-dangling", "--strict") == ""
