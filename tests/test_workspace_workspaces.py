@@ -207,3 +207,22 @@ async def test_record_blobs_are_git_objects_written_without_git(
     assert git(cache.path, "hash-object", "--stdin", "-t", "blob", input_bytes=data) == sha
     assert (await cache.read_blobs([sha]))[sha] == data
     assert git(cache.path, "fsck", "--no-dangling", "--strict") == ""
+
+
+async def test_a_phase_step_is_one_checkout_one_commit_and_one_push(
+    repo: Path, tmp_path: Path, feature: WorkspaceInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = workspaces(tmp_path)
+    await ws.cache(str(repo)).ready()
+    await commit_file(ws, feature, feature.base_commit, "spec.md")  # the cache has the base
+    processes = GitProcesses(tmp_path, monkeypatch)
+    head = git(repo, "rev-parse", feature.branch)
+    processes.clear()
+    sha = await commit_file(ws, feature, head, "plan.md", phase="plan")
+    assert processes.commands() == ["worktree", "add", "commit", "push"]
+    assert git(repo, "rev-parse", feature.branch) == sha
+    cache = ws.cache(str(repo)).path
+    # The worktree was removed without git, and git's record of it with it.
+    assert git(cache, "worktree", "list", "--porcelain").splitlines()[0] == f"worktree {cache}"
+    assert len(git(cache, "worktree", "list").splitlines()) == 1
+    assert not (cache / "worktrees").exists() or not any((cache / "worktrees").iterdir())

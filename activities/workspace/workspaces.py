@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO
 
 from activities.models.run_store import RunStore
-from activities.workspace.cache import RepoCache
+from activities.workspace.cache import RepoCache, head_commit
 from activities.workspace.features import FeatureRecord, prepare_feature, read_feature
 from activities.workspace.files import Workspace, WorkspaceError
 from activities.workspace.git import git
@@ -149,12 +149,11 @@ class Workspaces:
     ) -> AsyncIterator[Checkout]:
         """A fresh worktree of the feature at ``base`` in this worker's scratch, removed after."""
         cache = await self.cache(workspace.repo_path).ready()
-        await cache.ensure_commit(
-            base, f"+refs/heads/{workspace.branch}:{_tracking(workspace.branch)}"
-        )
         name = f"{workspace.branch}-{label}-{secrets.token_hex(3)}"
         path = self.scratch / "attempts" / name
-        await cache.add_worktree(path, base)
+        await cache.add_worktree(
+            path, base, f"+refs/heads/{workspace.branch}:{_tracking(workspace.branch)}"
+        )
         try:
             yield Checkout(path, cache=cache, base=base)
         finally:
@@ -174,9 +173,10 @@ class Workspaces:
         name = next(
             (c for c in (target, f"refs/heads/{target}", f"refs/tags/{target}") if c in refs), None
         )
+        fetch: tuple[str, ...] = ()
         if name is not None:
             sha = refs[name]
-            await cache.ensure_commit(sha, f"+{name}:{NAMESPACE}/snapshots/{ref_component(name)}")
+            fetch = (f"+{name}:{NAMESPACE}/snapshots/{ref_component(name)}",)
         elif re.fullmatch(r"[0-9a-f]{7,40}", target):
             heads = f"+refs/heads/*:{NAMESPACE}/snapshots/heads/*"
             await cache.fetch(heads)
@@ -184,7 +184,7 @@ class Workspaces:
         else:
             raise WorkspaceError(f"{target!r} is not a branch, tag or commit of {repo}")
         path = self.scratch / "attempts" / f"snapshot-{secrets.token_hex(4)}"
-        await cache.add_worktree(path, sha)
+        await cache.add_worktree(path, sha, *fetch)
         try:
             yield Checkout(path, cache=cache, base=sha)
         finally:
@@ -207,7 +207,7 @@ class Workspaces:
                 of the same phase); nothing was changed.
             RemoteUnreachable: The push could not reach the remote.
         """
-        sha = await _commit(co.root, subject, commit_trailers(inp, attempt), body, date)
+        sha = await _commit(co, _message(subject, commit_trailers(inp, attempt), body), date)
         if inp.worktree:
             ref = f"{NAMESPACE}/tasks/{ref_component(inp.workflow_id)}/{inp.run_key}/{attempt:03d}"
             await push(co.cache.path, co.cache.remote, [RefUpdate(ref, sha, expected=None)])
@@ -275,21 +275,28 @@ def _tracking(branch: str) -> str:
     return f"{NAMESPACE}/remote-heads/{branch}"
 
 
-async def _commit(
-    root: Path, subject: str, trailers: list[str], body: str, date: datetime | None
-) -> str:
+def _message(subject: str, trailers: list[str], body: str) -> str:
     first = (subject.strip().splitlines() or ["update"])[0]
     message = first if len(first) <= 72 else first[:71].rsplit(" ", 1)[0] + "…"
     if body.strip():
         message += "\n\n" + body.strip()
-    message += "\n\n" + "\n".join(trailers)
-    env = {}
-    if date is not None:  # the same date on every attempt: same content, same commit
-        stamp = date.isoformat()
-        env = {"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
-    await git(root, "add", "-A")
-    await git(root, "commit", "-q", "--allow-empty", "--no-verify", "-m", message, env=env)
-    return await git(root, "rev-parse", "HEAD")
+    return message + "\n\n" + "\n".join(trailers)
+
+
+def _dates(date: datetime | None) -> dict[str, str]:
+    if date is None:
+        return {}
+    stamp = date.isoformat()  # the same date on every attempt: same content, same commit
+    return {"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+
+
+async def _commit(co: Checkout, message: str, date: datetime | None) -> str:
+    """Commit everything in the attempt's tree: ``git add -A`` and ``git commit``."""
+    await git(co.root, "add", "-A")
+    await git(
+        co.root, "commit", "-q", "--allow-empty", "--no-verify", "-m", message, env=_dates(date)
+    )
+    return await head_commit(co.root, co.cache.path)
 
 
 async def _identity(repo: Path, sha: str) -> tuple[str, str, int]:
