@@ -116,7 +116,9 @@ class Workspaces:
 
     # ---- preparing and reading a feature -------------------------------------
     async def prepare(self, request: FeatureRequest, workflow_id: str) -> WorkspaceInfo:
-        return await prepare_feature(self.cache(request.repo_path), request, workflow_id)
+        record = await prepare_feature(self.cache(request.repo_path), request, workflow_id)
+        self._features[workflow_id] = record  # the phases on this worker need not read it
+        return record.workspace
 
     async def feature_text(self, inp: PhaseInput) -> str:
         """The feature request as the user wrote it (from its record on the remote)."""
