@@ -195,6 +195,42 @@ def test_a_scratch_directory_has_one_owner_until_it_is_released(tmp_path: Path) 
     second.release()
 
 
+async def test_a_step_with_nothing_to_change_commits_without_a_checkout(
+    repo: Path, tmp_path: Path, feature: WorkspaceInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = workspaces(tmp_path)
+    inp = phase_input(feature, feature.base_commit, phase="summarize")
+    assert sorted(await ws.tracked_files(feature, feature.base_commit)) == [".gitignore", "app.py"]
+    processes = GitProcesses(tmp_path, monkeypatch)
+    date = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    sha = await ws.publish_empty(inp, "summarize: nothing to map", body="Nothing.", date=date)
+    assert processes.commands() == ["commit-tree", "push"]
+    assert git(repo, "rev-parse", feature.branch) == sha
+    assert git(repo, "rev-parse", f"{sha}^") == feature.base_commit
+    assert git(repo, "rev-parse", f"{sha}^{{tree}}") == git(
+        repo, "rev-parse", f"{feature.base_commit}^{{tree}}"
+    )
+    assert git(repo, "log", "-1", "--format=%s%n%n%b", sha).splitlines() == [
+        "summarize: nothing to map",
+        "",
+        "Nothing.",
+        "",
+        "Backforge-Workflow: wf-1",
+        "Backforge-Phase: summarize",
+        "Backforge-Run: summarize-1",
+        "Backforge-Attempt: 1",
+    ]
+    # Another worker (its own cache, without the base yet) makes the same commit again...
+    other = workspaces(tmp_path, "other")
+    again = await other.publish_empty(inp, "summarize: nothing to map", body="Nothing.", date=date)
+    assert again == sha and git(repo, "rev-parse", feature.branch) == sha
+    # ... and a later attempt replaces it, on the same base.
+    later = await other.publish_empty(inp, "summarize: nothing to map", attempt=2, date=date)
+    assert git(repo, "rev-parse", feature.branch) == later != sha
+    assert git(repo, "rev-parse", f"{later}^") == feature.base_commit
+    assert not (ws.scratch / "attempts").exists()
+
+
 async def test_record_blobs_are_git_objects_written_without_git(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,6 +13,9 @@ It commits there and publishes before the activity completes:
 A retried attempt that finds the branch moved by an *earlier* attempt of the same
 phase invocation (trailers ``Backforge-Run`` and ``Backforge-Attempt``) replaces
 that commit; anything else moving the branch is refused with ``BranchMoved``.
+
+A step with nothing to change in the tree (``publish_empty``) commits in the cache
+without a checkout. Reading the tree at a commit (``tracked_files``) needs none either.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from activities.models.run_store import RunStore
 from activities.workspace.cache import RepoCache, head_commit
 from activities.workspace.features import FeatureRecord, prepare_feature, read_feature
 from activities.workspace.files import Workspace, WorkspaceError
-from activities.workspace.git import git
+from activities.workspace.git import GitError, git
 from activities.workspace.records import NAMESPACE, RemoteRecords, ref_component
 from activities.workspace.remote import PushRejected, RefUpdate, Remote, ls_remote, push
 from contract import FeatureRequest, PhaseInput, WorkspaceInfo
@@ -209,15 +212,61 @@ class Workspaces:
                 of the same phase); nothing was changed.
             RemoteUnreachable: The push could not reach the remote.
         """
-        sha = await _commit(co, _message(subject, commit_trailers(inp, attempt), body), date)
+        message = _message(subject, commit_trailers(inp, attempt), body)
+        sha = await _commit(co, message, date)
+        await self._publish(co.cache, inp, co.base, sha, attempt)
+        return sha
+
+    async def publish_empty(
+        self,
+        inp: PhaseInput,
+        subject: str,
+        *,
+        body: str = "",
+        attempt: int = 1,
+        date: datetime | None = None,
+    ) -> str:
+        """Publish a commit that changes nothing on top of ``inp.base_commit``, made in
+        the cache without a checkout; return its SHA (as ``publish`` does).
+
+        Raises:
+            BranchMoved: As for ``publish``.
+            RemoteUnreachable: The push could not reach the remote.
+        """
+        cache = await self.cache(inp.workspace.repo_path).ready()
+        base = inp.base_commit
+        message = _message(subject, commit_trailers(inp, attempt), body)
+        fetch = f"+refs/heads/{inp.workspace.branch}:{_tracking(inp.workspace.branch)}"
+        try:
+            sha = await _commit_tree(cache.path, base, message, date)
+        except GitError:
+            await cache.ensure_commit(base, fetch)
+            sha = await _commit_tree(cache.path, base, message, date)
+        await self._publish(cache, inp, base, sha, attempt)
+        return sha
+
+    async def tracked_files(self, workspace: WorkspaceInfo, commit: str) -> list[str]:
+        """Every file of the tree at ``commit`` (one ``git ls-tree`` in the cache)."""
+        cache = await self.cache(workspace.repo_path).ready()
+        args = ("ls-tree", "-r", "-z", "--name-only", f"{commit}^{{tree}}")
+        try:
+            out = await git(cache.path, *args)
+        except GitError:
+            fetch = f"+refs/heads/{workspace.branch}:{_tracking(workspace.branch)}"
+            await cache.ensure_commit(commit, fetch)
+            out = await git(cache.path, *args)
+        return [path for path in out.split("\0") if path]
+
+    async def _publish(
+        self, cache: RepoCache, inp: PhaseInput, base: str, sha: str, attempt: int
+    ) -> None:
         if inp.worktree:
             ref = f"{NAMESPACE}/tasks/{ref_component(inp.workflow_id)}/{inp.run_key}/{attempt:03d}"
-            await push(co.cache.path, co.cache.remote, [RefUpdate(ref, sha, expected=None)])
-            return sha
+            await push(cache.path, cache.remote, [RefUpdate(ref, sha, expected=None)])
+            return
         await self.advance(
-            co.cache, inp.workspace.branch, base=co.base, sha=sha, run=inp.run_key, attempt=attempt
+            cache, inp.workspace.branch, base=base, sha=sha, run=inp.run_key, attempt=attempt
         )
-        return sha
 
     async def advance(
         self, cache: RepoCache, branch: str, *, base: str, sha: str, run: str, attempt: int
@@ -299,6 +348,20 @@ async def _commit(co: Checkout, message: str, date: datetime | None) -> str:
         co.root, "commit", "-q", "--allow-empty", "--no-verify", "-m", message, env=_dates(date)
     )
     return await head_commit(co.root, co.cache.path)
+
+
+async def _commit_tree(cache: Path, base: str, message: str, date: datetime | None) -> str:
+    """A commit of ``base``'s tree with ``base`` as its parent, made in ``cache`` (with
+    the same date, every attempt makes the same commit)."""
+    return await git(
+        cache,
+        "commit-tree",
+        f"{base}^{{tree}}",
+        "-p",
+        base,
+        input=(message.strip() + "\n").encode(),
+        env=_dates(date),
+    )
 
 
 async def _identity(repo: Path, sha: str) -> tuple[str, str, int]:
