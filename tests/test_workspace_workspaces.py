@@ -262,3 +262,21 @@ async def test_a_phase_step_is_one_checkout_one_commit_and_one_push(
     assert git(cache, "worktree", "list", "--porcelain").splitlines()[0] == f"worktree {cache}"
     assert len(git(cache, "worktree", "list").splitlines()) == 1
     assert not (cache / "worktrees").exists() or not any((cache / "worktrees").iterdir())
+
+
+async def test_run_records_are_one_push_per_call_and_all_there_for_the_next_attempt(
+    tmp_path: Path, feature: WorkspaceInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inp = phase_input(feature, feature.base_commit)
+    store = await workspaces(tmp_path, "first").run_store(inp, attempt=1)
+    model = RecordingModel(Counting(), store)
+    processes = GitProcesses(tmp_path, monkeypatch)
+    for n in (1, 2, 3):
+        await model.request(ask(n), goes_on=(lambda r: True) if n < 3 else None)
+    assert processes.commands() == ["push"] * 4  # the first start, then one per answer
+    later = await workspaces(tmp_path, "later").run_store(inp, attempt=2)
+    assert later.paid_earlier.model_calls == 3 and later.paid_earlier.lost_calls == 0
+    replaying = Counting()
+    second = RecordingModel(replaying, later)
+    assert [(await second.request(ask(n))).text for n in (1, 2, 3)] == ["1", "2", "3"]
+    assert replaying.calls == 0
