@@ -26,6 +26,7 @@ from activities.models import (
     Message,
     ModelError,
     ModelRequest,
+    ModelResponse,
     ModelSettings,
     RecordingModel,
     TextPart,
@@ -188,8 +189,9 @@ async def run_agent(
             settings=ModelSettings(max_tokens=max_output_tokens),
             origin=origin,
         )
+        last = turn == limits.max_turns  # no call follows the last turn's
         try:
-            response = await model.request(request)
+            response = await model.request(request, goes_on=None if last else _goes_on)
         except ModelError as err:
             raise ApplicationError(str(err), type="ModelScriptError", non_retryable=True) from err
         run.usage = run.usage + response.usage
@@ -242,6 +244,12 @@ async def run_agent(
     run.live_calls = model.live_calls
     run.replayed_calls = model.replayed_calls
     return run
+
+
+def _goes_on(response: ModelResponse) -> bool:
+    """Whether the loop calls the model again after ``response`` (unless a limit or an
+    error stops it): it neither finishes nor escalates."""
+    return not any(call.name in (FINISH, ESCALATE) for call in response.tool_calls)
 
 
 def _lean(spec: ToolSpec) -> ToolSpec:

@@ -21,6 +21,7 @@ What the model reads, in order (stable first, so providers cache it):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -86,17 +87,45 @@ class PhaseActivity:
         self, ws: Checkout, inp: PhaseInput, subject: str, *, summary: str, **outcome: Any
     ) -> PhaseOutcome:
         """Commit and publish the attempt, and describe it in a small ``PhaseOutcome``."""
-        if activity.in_activity():
-            activity.heartbeat(f"{inp.run_key}: publishing")
-        try:
-            commit = await self.services.workspaces.publish(
+        return await self._published(
+            inp,
+            summary,
+            self.services.workspaces.publish(
                 ws,
                 inp,
                 subject,
                 body=cut(summary, _BODY_CHARS),
                 attempt=attempt(),
                 date=first_scheduled(),
-            )
+            ),
+            **outcome,
+        )
+
+    async def commit_empty(
+        self, inp: PhaseInput, subject: str, *, summary: str, **outcome: Any
+    ) -> PhaseOutcome:
+        """``commit`` for a step that changes no file: no checkout, the commit is made in
+        the worker's cache on top of ``inp.base_commit``."""
+        return await self._published(
+            inp,
+            summary,
+            self.services.workspaces.publish_empty(
+                inp,
+                subject,
+                body=cut(summary, _BODY_CHARS),
+                attempt=attempt(),
+                date=first_scheduled(),
+            ),
+            **outcome,
+        )
+
+    async def _published(
+        self, inp: PhaseInput, summary: str, publishing: Awaitable[str], **outcome: Any
+    ) -> PhaseOutcome:
+        if activity.in_activity():
+            activity.heartbeat(f"{inp.run_key}: publishing")
+        try:
+            commit = await publishing
         except BranchMoved as err:
             raise ApplicationError(str(err), type="BranchMoved", non_retryable=True) from err
         return PhaseOutcome(

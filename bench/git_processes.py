@@ -71,9 +71,13 @@ async def main() -> None:
     calls = run.status.usage.model_calls
     activities = len(run.status.completed) + 1  # + prepare
     total = sum(seconds.values())
+    record_pushes = sum(1 for line in lines if " push " in line and "refs/backforge/runs/" in line)
     print(f"git processes for one demo feature: {len(lines)}, {total:.2f} s of git in all")
-    print(f"  model calls {calls} (each recorded: 2 blob writes and 2 pushes)")
-    print(f"  phase and task steps {activities}: {1000 * total / activities:.0f} ms of git each")
+    print(f"  model calls {calls}, recorded in {record_pushes} pushes (blobs written without git)")
+    print(
+        f"  phase and task steps {activities}: {len(lines) / activities:.1f} git processes, "
+        f"{1000 * total / activities:.0f} ms of git each"
+    )
     for name, count in by.most_common():
         print(f"  {name:<14} {count:>4}  {seconds[name]:6.2f} s")
 

@@ -172,3 +172,43 @@ async def test_limits_stop_the_conversation_without_retry(
     with pytest.raises(ApplicationError) as err:
         await run(tmp_path, script, limits=limits)
     assert err.value.type == kind and err.value.non_retryable
+
+
+async def test_a_turn_that_goes_on_records_the_next_start_with_its_answer(tmp_path: Path) -> None:
+    script = Script(
+        "thinking aloud",  # nudged: another call follows
+        call("no_such_tool"),  # a tool error: another call follows
+        call(FINISH, summary="s", count=1),  # rejected below: another call follows after all
+        call(FINISH, summary="s", count=2),
+    )
+    writes: list[list[str]] = []
+
+    async def keep(records: dict[str, bytes]) -> None:
+        writes.append(sorted(records))
+
+    async def check(finish: CountFinish) -> Review:
+        return Review(problem=None if finish.count == 2 else "count must be 2")
+
+    (tmp_path / "ws").mkdir()
+    model = RecordingModel(script, RunStore(attempt=1, earlier={}, write=keep))
+    await run_agent(
+        model,
+        run_key="plan-1",
+        origin=CallOrigin(phase="plan"),
+        limits=AgentBudget(),
+        system="sys",
+        context="",
+        task="do it",
+        toolbox=Toolbox(Workspace(tmp_path / "ws")),
+        finish=CountFinish,
+        check_finish=check,
+    )
+    # A finish may end the conversation: the call after it records its own start.
+    assert writes == [
+        ["001/0001-started"],
+        ["001/0001", "001/0002-started"],
+        ["001/0002", "001/0003-started"],
+        ["001/0003"],
+        ["001/0004-started"],
+        ["001/0004"],
+    ]

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from activities.evidence import ImplementFinish, PendingTest, UnchangedFile, review_task, task_scope
+from activities.phases.implement import changed_files
 from activities.project_tests import TestOutcome, TestRun
 from activities.workspace import Workspace
 from contract import TestReport
+from tests.support.git import git
+from tests.support.repos import user_repo
 
 FEATURE = "specs/001-x"
 TASKS = """# Tasks
@@ -147,3 +150,20 @@ async def test_a_test_module_that_does_not_parse_is_refused(tmp_path: Path) -> N
         run_tests=run_tests,
     )
     assert result.problem and "tests/test_notes.py does not parse" in result.problem
+
+
+async def test_changed_files_are_edits_deletions_and_new_files_that_are_not_ignored(
+    tmp_path: Path,
+) -> None:
+    repo = user_repo(tmp_path / "repo")  # app.py and a .gitignore of *.log
+    for name in ("old.py", "same.py"):
+        (repo / name).write_text("x\n")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=u", "-c", "user.email=u@u", "commit", "-q", "-m", "more")
+    (repo / "app.py").write_text("print('v2')\n")  # status " M": the line starts with a space
+    (repo / "old.py").unlink()
+    (repo / "new").mkdir()
+    (repo / "new" / "mod.py").write_text("y\n")
+    (repo / "debug.log").write_text("ignored\n")
+    paths = ["app.py", "old.py", "same.py", "new", "debug.log", "absent.py"]
+    assert await changed_files(repo, paths) == {"app.py", "old.py", "new/mod.py"}

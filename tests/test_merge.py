@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from activities.phases.merge import MergeStep
 from activities.services import Services
 from activities.workspace import Workspaces
 from contract import MergeInput, WorkspaceInfo
-from tests.support.git import git, show
+from tests.support.git import GitProcesses, git, show
 from tests.support.repos import phase_input, request, user_repo
 
 TASKS_MD = "- [ ] T001 [P] a in a.py\n- [ ] T002 [P] b in b.py\n- [ ] T003 [P] a again in a.py\n"
@@ -63,3 +65,27 @@ async def test_merge_keeps_task_order_checks_off_and_stops_at_a_conflict(tmp_pat
     # A retried merge (any worker) makes the very same commits: nothing moves.
     again = await MergeStep(Services(workspaces=Workspaces(tmp_path / "scratch-again"))).run(inp)
     assert again == result
+
+
+async def test_a_merge_is_one_checkout_one_check_one_log_and_a_pick_and_commit_per_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = Workspaces(tmp_path / "scratch")
+    repo, info, base = await feature_with_tasks(tmp_path, ws)
+    c1 = await task_commit(ws, info, base, "T001", "a.py", "a = 1\n")
+    c2 = await task_commit(ws, info, base, "T002", "b.py", "b = 2\n")
+    inp = MergeInput(
+        workflow_id="wf-1", workspace=info, base_commit=base, commits=[("T001", c1), ("T002", c2)]
+    )
+    processes = GitProcesses(tmp_path, monkeypatch)
+    result = await MergeStep(Services(workspaces=ws)).run(inp)
+    assert processes.commands() == [
+        "worktree", "cat-file", "log", "cherry-pick", "commit", "cherry-pick", "commit", "push",
+    ]  # fmt: skip
+    assert git(repo, "rev-parse", info.branch) == result.head
+    first = result.merged[0][1]
+    files = git(repo, "show", "--name-only", "--format=", first).splitlines()
+    assert sorted(files) == ["a.py", f"{info.feature_dir}/tasks.md"]  # the pick and the check-off
+    assert git(repo, "log", "-1", "--format=%cI", first) == git(
+        repo, "log", "-1", "--format=%cI", c1
+    )

@@ -55,6 +55,8 @@ class Remote:
         self.records: dict[str, bytes] = {}
         self.events: list[str] | None = None
         self.refuse = False
+        #: The names of each write, in order (one write is one push on a real remote).
+        self.writes: list[list[str]] = []
 
     def store(self, attempt: int) -> RunStore:
         async def write(new: dict[str, bytes]) -> None:
@@ -63,6 +65,7 @@ class Remote:
             for name, data in new.items():
                 assert name not in self.records, f"{name} written twice"
                 self.records[name] = data
+            self.writes.append(sorted(new))
             if self.events is not None:
                 self.events.append("recorded")
 
@@ -188,3 +191,43 @@ def test_record_names_sort_by_attempt_beyond_nine() -> None:
     store = remote.store(11)
     assert store.answers["f"].response.text == "new"
     assert json.loads(remote.records["002/0001"])["attempt"] == 2
+
+
+def goes_on(response: ModelResponse) -> bool:
+    """What the agent loop says of a response: another call follows (no finish here)."""
+    return True
+
+
+async def test_an_answer_that_says_more_follows_carries_the_next_start_in_one_write() -> None:
+    remote = Remote()
+    model = RecordingModel(FakeModel(), remote.store(1))
+    calls = conversation(3)
+    for i, r in enumerate(calls):
+        await model.request(r, goes_on=goes_on if i < len(calls) - 1 else None)
+    # One write per call, plus the first start: every record is there all the same.
+    assert remote.writes == [
+        ["001/0001-started"],
+        ["001/0001", "001/0002-started"],
+        ["001/0002", "001/0003-started"],
+        ["001/0003"],
+    ]
+    assert remote.records["001/0001-started"].decode() == calls[0].fingerprint()
+    assert remote.records["001/0002-started"] == b""  # announced before its request existed
+    later = remote.store(2)
+    assert (later.paid_earlier.model_calls, later.paid_earlier.lost_calls) == (3, 0)
+    assert len(later.answers) == 3
+
+
+async def test_an_announced_call_whose_worker_died_counts_as_one_lost_call() -> None:
+    remote = Remote()
+    first = RecordingModel(FakeModel(), remote.store(1))
+    await first.request(conversation(1)[0], goes_on=goes_on)
+    # The worker dies while running the tools of turn 1: call 2 may or may not have been sent.
+    inner = FakeModel()
+    second = RecordingModel(inner, remote.store(2))
+    paid = second.store.paid_earlier
+    assert (paid.model_calls, paid.lost_calls) == (2, 1)
+    assert (await second.request(conversation(2)[0])).text == "live 1"  # replayed
+    assert inner.calls == 0
+    await second.request(conversation(2)[1])  # sent: its start is written on its own first
+    assert remote.records["002/0002-started"].decode() == conversation(2)[1].fingerprint()

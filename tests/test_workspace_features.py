@@ -10,8 +10,8 @@ import pytest
 
 from activities.workspace import WorkspaceError, short_name
 from activities.workspace.features import read_feature
-from tests.support.git import git
-from tests.support.repos import FEATURE, request, snapshot, user_repo, workspaces
+from tests.support.git import GitProcesses, git
+from tests.support.repos import FEATURE, phase_input, request, snapshot, user_repo, workspaces
 
 
 @pytest.fixture
@@ -126,3 +126,17 @@ async def test_a_missing_base_ref_is_a_clear_error(repo: Path, tmp_path: Path) -
     with pytest.raises(WorkspaceError, match="--base 'nope' is not a branch or tag"):
         await workspaces(tmp_path).prepare(request(repo, base_ref="nope"), "wf-1")
     assert branches(repo) == ["main"]
+
+
+async def test_preparing_takes_five_git_processes_and_the_record_is_kept(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processes = GitProcesses(tmp_path, monkeypatch)
+    ws = workspaces(tmp_path)
+    info = await ws.prepare(request(repo), "wf-1")
+    # The cache, one listing (which also says there is no earlier record), the base, the
+    # numbers under specs/, and one push of the claim, the record and the branch.
+    assert processes.commands() == ["init", "ls-remote", "fetch", "ls-tree", "push"]
+    processes.clear()
+    assert await ws.feature_text(phase_input(info, info.base_commit)) == FEATURE
+    assert processes.commands() == []  # this worker prepared it: no read from the remote

@@ -11,7 +11,7 @@ from activities.models import CallOrigin, Message, ModelRequest, ModelResponse, 
 from activities.models.base import TextPart
 from activities.workspace import BranchMoved, WorkspaceError, Workspaces
 from contract import Usage, WorkspaceInfo
-from tests.support.git import git
+from tests.support.git import GitProcesses, git
 from tests.support.repos import phase_input, request, snapshot, user_repo, workspaces
 
 
@@ -193,3 +193,90 @@ def test_a_scratch_directory_has_one_owner_until_it_is_released(tmp_path: Path) 
     first.release()  # a stopped worker gives it back
     second.claim()
     second.release()
+
+
+async def test_a_step_with_nothing_to_change_commits_without_a_checkout(
+    repo: Path, tmp_path: Path, feature: WorkspaceInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = workspaces(tmp_path)
+    inp = phase_input(feature, feature.base_commit, phase="summarize")
+    assert sorted(await ws.tracked_files(feature, feature.base_commit)) == [".gitignore", "app.py"]
+    processes = GitProcesses(tmp_path, monkeypatch)
+    date = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    sha = await ws.publish_empty(inp, "summarize: nothing to map", body="Nothing.", date=date)
+    assert processes.commands() == ["commit-tree", "push"]
+    assert git(repo, "rev-parse", feature.branch) == sha
+    assert git(repo, "rev-parse", f"{sha}^") == feature.base_commit
+    assert git(repo, "rev-parse", f"{sha}^{{tree}}") == git(
+        repo, "rev-parse", f"{feature.base_commit}^{{tree}}"
+    )
+    assert git(repo, "log", "-1", "--format=%s%n%n%b", sha).splitlines() == [
+        "summarize: nothing to map",
+        "",
+        "Nothing.",
+        "",
+        "Backforge-Workflow: wf-1",
+        "Backforge-Phase: summarize",
+        "Backforge-Run: summarize-1",
+        "Backforge-Attempt: 1",
+    ]
+    # Another worker (its own cache, without the base yet) makes the same commit again...
+    other = workspaces(tmp_path, "other")
+    again = await other.publish_empty(inp, "summarize: nothing to map", body="Nothing.", date=date)
+    assert again == sha and git(repo, "rev-parse", feature.branch) == sha
+    # ... and a later attempt replaces it, on the same base.
+    later = await other.publish_empty(inp, "summarize: nothing to map", attempt=2, date=date)
+    assert git(repo, "rev-parse", feature.branch) == later != sha
+    assert git(repo, "rev-parse", f"{later}^") == feature.base_commit
+    assert not (ws.scratch / "attempts").exists()
+
+
+async def test_record_blobs_are_git_objects_written_without_git(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = await workspaces(tmp_path).cache(str(repo)).ready()
+    processes = GitProcesses(tmp_path, monkeypatch)
+    data = b'{"seq": 1}\n' + bytes(range(256))
+    sha = await cache.write_blob(data)
+    assert await cache.write_blob(data) == sha  # the same content is the same object
+    assert processes.commands() == []
+    assert git(cache.path, "hash-object", "--stdin", "-t", "blob", input_bytes=data) == sha
+    assert (await cache.read_blobs([sha]))[sha] == data
+    assert git(cache.path, "fsck", "--no-dangling", "--strict") == ""
+
+
+async def test_a_phase_step_is_one_checkout_one_commit_and_one_push(
+    repo: Path, tmp_path: Path, feature: WorkspaceInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = workspaces(tmp_path)
+    await ws.cache(str(repo)).ready()
+    await commit_file(ws, feature, feature.base_commit, "spec.md")  # the cache has the base
+    processes = GitProcesses(tmp_path, monkeypatch)
+    head = git(repo, "rev-parse", feature.branch)
+    processes.clear()
+    sha = await commit_file(ws, feature, head, "plan.md", phase="plan")
+    assert processes.commands() == ["worktree", "add", "commit", "push"]
+    assert git(repo, "rev-parse", feature.branch) == sha
+    cache = ws.cache(str(repo)).path
+    # The worktree was removed without git, and git's record of it with it.
+    assert git(cache, "worktree", "list", "--porcelain").splitlines()[0] == f"worktree {cache}"
+    assert len(git(cache, "worktree", "list").splitlines()) == 1
+    assert not (cache / "worktrees").exists() or not any((cache / "worktrees").iterdir())
+
+
+async def test_run_records_are_one_push_per_call_and_all_there_for_the_next_attempt(
+    tmp_path: Path, feature: WorkspaceInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inp = phase_input(feature, feature.base_commit)
+    store = await workspaces(tmp_path, "first").run_store(inp, attempt=1)
+    model = RecordingModel(Counting(), store)
+    processes = GitProcesses(tmp_path, monkeypatch)
+    for n in (1, 2, 3):
+        await model.request(ask(n), goes_on=(lambda r: True) if n < 3 else None)
+    assert processes.commands() == ["push"] * 4  # the first start, then one per answer
+    later = await workspaces(tmp_path, "later").run_store(inp, attempt=2)
+    assert later.paid_earlier.model_calls == 3 and later.paid_earlier.lost_calls == 0
+    replaying = Counting()
+    second = RecordingModel(replaying, later)
+    assert [(await second.request(ask(n))).text for n in (1, 2, 3)] == ["1", "2", "3"]
+    assert replaying.calls == 0

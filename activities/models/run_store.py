@@ -1,9 +1,13 @@
 """The run store: every model call is recorded on the remote before its answer is used.
 
 For each call an attempt makes, two write-once records go to the repository's
-remote (see ``activities.workspace.records``): ``<seq>-started`` (the request's
-fingerprint) before the request is sent, and ``<seq>`` (the response and its
-usage) before the response is returned. A later attempt of the same phase
+remote (see ``activities.workspace.records``): ``<seq>-started`` before the request
+is sent, and ``<seq>`` (the response and its usage) before the response is
+returned. When the caller knows from a response that the conversation goes on
+(the agent loop: tool calls, and neither ``finish`` nor ``escalate``), the next
+call's ``-started`` record goes in the same push as that answer, empty; otherwise
+it is written on its own, holding the request's fingerprint. So a conversation of
+n calls costs about n pushes, not 2n. A later attempt of the same phase
 invocation, on any worker, loads every earlier attempt's records:
 
 - a request whose fingerprint was answered before is replayed, not sent again;
@@ -11,7 +15,9 @@ invocation, on any worker, loads every earlier attempt's records:
   reported, or there would be no later attempt);
 - a call started but never answered (its worker died in flight) counts as one paid
   call of unknown size (``Usage.lost_calls``): it may have reached the model, so
-  budgets must assume it did.
+  budgets must assume it did. A call announced with the previous answer is counted
+  so too if its worker died before answering it, even while still running the
+  previous turn's tools (at most one such call per lost attempt, as before).
 
 So a worker lost mid-phase costs no paid call twice, except the one in flight, which
 is sent again and counted both times.
@@ -28,10 +34,12 @@ from pydantic import BaseModel, Field
 from activities.models.base import Model, ModelRequest, ModelResponse
 from contract import Usage
 
-__all__ = ["RunRecord", "RunStore", "RecordingModel", "RecordWriter"]
+__all__ = ["RunRecord", "RunStore", "RecordingModel", "RecordWriter", "GoesOn"]
 
-#: Writes records (ref suffix -> bytes) durably; raises if it cannot.
+#: Writes records (ref suffix -> bytes) durably, all at once; raises if it cannot.
 RecordWriter = Callable[[dict[str, bytes]], Awaitable[None]]
+#: Says from a response whether another call will follow it.
+GoesOn = Callable[[ModelResponse], bool]
 
 
 class RunRecord(BaseModel):
@@ -59,6 +67,8 @@ class RunStore:
     def __init__(self, *, attempt: int, earlier: dict[str, bytes], write: RecordWriter) -> None:
         self.attempt = attempt
         self._write = write
+        #: Calls whose ``-started`` record went out with the previous answer.
+        self._announced: set[int] = set()
         self.answers: dict[str, RunRecord] = {}
         #: What earlier attempts paid for (they never reported it).
         self.paid_earlier = Usage()
@@ -77,12 +87,19 @@ class RunStore:
         self.paid_earlier = self.paid_earlier + Usage(model_calls=lost, lost_calls=lost)
 
     async def started(self, seq: int, fingerprint: str) -> None:
+        """Record that call ``seq`` is about to be sent (unless that is on record already)."""
+        if seq in self._announced:
+            return
         await self._write({f"{self.attempt:03d}/{seq:04d}-started": fingerprint.encode()})
 
-    async def answered(self, record: RunRecord) -> None:
-        await self._write(
-            {f"{self.attempt:03d}/{record.seq:04d}": record.model_dump_json().encode()}
-        )
+    async def answered(self, record: RunRecord, *, announce_next: bool = False) -> None:
+        """Record an answer; with ``announce_next``, the next call's start with it."""
+        records = {f"{self.attempt:03d}/{record.seq:04d}": record.model_dump_json().encode()}
+        if announce_next:
+            records[f"{self.attempt:03d}/{record.seq + 1:04d}-started"] = b""
+        await self._write(records)
+        if announce_next:
+            self._announced.add(record.seq + 1)
 
 
 class RecordingModel:
@@ -105,7 +122,14 @@ class RecordingModel:
                 return
             model = getattr(model, "inner", None)
 
-    async def request(self, request: ModelRequest) -> ModelResponse:
+    async def request(
+        self, request: ModelRequest, *, goes_on: GoesOn | None = None
+    ) -> ModelResponse:
+        """The response to ``request``: replayed, or sent and recorded first.
+
+        ``goes_on`` tells from the response whether the caller will call again; if it
+        says so, the next call's start is recorded together with this answer.
+        """
         self.seq += 1
         fingerprint = request.fingerprint()
         record = self.store.answers.get(fingerprint)
@@ -128,6 +152,7 @@ class RecordingModel:
                 recorded_at=datetime.now(UTC).isoformat(),
                 origin=request.origin.model_dump(mode="json", exclude_defaults=True),
                 response=response,
-            )
+            ),
+            announce_next=goes_on is not None and goes_on(response),
         )
         return response

@@ -14,6 +14,7 @@ workflow; the task runs again with the answer.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,14 +31,25 @@ from activities.project_tests import TestRun, run_project_tests
 from activities.speckit import FeatureLayout, check_off, find_task, record_clarifications
 from activities.task_brief import task_brief
 from activities.workspace import Checkout
-from activities.workspace.git import git
+from activities.workspace.git import GitError, run_git
 from contract import HumanRequest, PhaseInput, PhaseOutcome
 
-__all__ = ["ImplementPhase", "Escalation"]
+__all__ = ["ImplementPhase", "Escalation", "changed_files"]
 
 #: Sections of plan.md every task gets (the same for all: part of the cached context).
 PLAN_SECTIONS = ("Technical Context", "Project Structure")
 _PLAN_SECTION_CHARS = 3_000
+
+
+async def changed_files(root: Path, paths: list[str]) -> set[str]:
+    """Those of ``paths`` (files or folders) that differ from the checkout's commit: changed
+    or deleted tracked files and new files that are not ignored (one ``git status``)."""
+    args = ("status", "--porcelain", "-z", "--untracked-files=all", "--no-renames")
+    done = await run_git(root, *args, "--", *paths)
+    if done.returncode != 0:
+        raise GitError(args, done.returncode, done.stderr)
+    # "XY path" entries, NUL-terminated; not stripped, as X may be a space.
+    return {entry[3:] for entry in done.stdout.split("\0") if len(entry) > 3}
 
 
 class Escalation(BaseModel):
@@ -138,9 +150,7 @@ class ImplementPhase(ModelPhase[ImplementFinish]):
         scope, text = self._scope(ws, inp)
 
         async def changed(paths: list[str]) -> set[str]:
-            tracked = await git(ws.root, "diff", "--name-only", "HEAD", "--", *paths)
-            new = await git(ws.root, "ls-files", "--others", "--exclude-standard", "--", *paths)
-            return {p for p in (tracked + "\n" + new).splitlines() if p.strip()}
+            return await changed_files(ws.root, paths)
 
         async def run_tests(selection: list[str]) -> TestRun:
             async with keep_alive(f"{inp.run_key}: evidence"):

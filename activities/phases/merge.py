@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from activities.model_phase import PhaseActivity, attempt
 from activities.speckit import FeatureLayout, check_off
 from activities.workspace import BranchMoved, Checkout
+from activities.workspace.cache import head_commit
 from activities.workspace.git import git, run_git
 from activities.workspace.records import NAMESPACE, ref_component
 from contract import MergeInput, MergeResult
@@ -27,6 +28,7 @@ __all__ = ["MergeStep"]
 async def _merge(co: Checkout, inp: MergeInput) -> MergeResult:
     tasks_path = FeatureLayout(inp.workspace.feature_dir, inp.workspace.branch).path("tasks")
     result = MergeResult(head=inp.base_commit)
+    dates = await _commit_dates(co, [commit for _, commit in inp.commits])
     for task_id, commit in inp.commits:
         if result.conflicts:
             result.conflicts.append(task_id)
@@ -39,16 +41,24 @@ async def _merge(co: Checkout, inp: MergeInput) -> MergeResult:
             continue
         if co.exists(tasks_path):
             co.write(tasks_path, check_off(co.read(tasks_path), task_id))
-        date = await git(co.root, "log", "-1", "--format=%cI", commit)
-        await git(co.root, "add", "-A")
+        # The pick is staged; ``-a`` adds the checked-off tasks.md (a tracked file).
         await git(
             co.root,
-            "commit", "-q", "--no-verify", "--allow-empty", "-C", commit,
-            env={"GIT_COMMITTER_DATE": date},
+            "commit", "-q", "-a", "--no-verify", "--allow-empty", "-C", commit,
+            env={"GIT_COMMITTER_DATE": dates[commit]},
         )  # fmt: skip
-        result.head = await git(co.root, "rev-parse", "HEAD")
+        result.head = await head_commit(co.root, co.cache.path)
         result.merged.append((task_id, result.head))
     return result
+
+
+async def _commit_dates(co: Checkout, commits: list[str]) -> dict[str, str]:
+    """The committer date of each commit (one ``git log`` for all of them)."""
+    if not commits:
+        return {}
+    out = await git(co.root, "log", "--no-walk=unsorted", "--format=%H %cI", *commits)
+    by_sha = dict(line.split(" ", 1) for line in out.splitlines() if line.strip())
+    return {commit: by_sha[commit] for commit in commits}
 
 
 class MergeStep(PhaseActivity):
@@ -59,8 +69,9 @@ class MergeStep(PhaseActivity):
         workspaces = self.services.workspaces
         async with workspaces.worktree(inp.workspace, inp.base_commit, label="merge") as co:
             tasks = f"{NAMESPACE}/tasks/{ref_component(inp.workflow_id)}"
-            for _, commit in inp.commits:
-                await co.cache.ensure_commit(commit, f"+{tasks}/*:{tasks}/*")
+            await co.cache.ensure_commits(
+                [commit for _, commit in inp.commits], f"+{tasks}/*:{tasks}/*"
+            )
             if activity.in_activity():
                 activity.heartbeat("merging")
             result = await _merge(co, inp)

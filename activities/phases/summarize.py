@@ -7,11 +7,12 @@ constitution, the spec, the plan, the tasks and every implementation task then r
 that map, so a feature extends the service instead of starting a second one beside
 it.
 
-Whether there is code to map is decided from the checkout, cheaply and without a
-model: ``git ls-files`` at the base commit lists a tracked Python file outside
-Backforge's own folders (``.specify/``, ``specs/``, ``history/``). On an empty or
-documentation-only repository the activity makes an empty commit saying so (one
-commit per phase, as everywhere) and calls no model.
+Whether there is code to map is decided cheaply and without a model or a checkout:
+the tree at the base commit (one ``git ls-tree`` in the worker's cache) holds a
+Python file outside Backforge's own folders (``.specify/``, ``specs/``,
+``history/``). On an empty or documentation-only repository the activity makes an
+empty commit saying so (one commit per phase, as everywhere; made in the cache,
+with no checkout) and calls no model.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from activities.agent import AgentRun, Finish
 from activities.model_phase import ModelPhase, layout_of
 from activities.speckit import CODEBASE, FeatureLayout
 from activities.workspace import Checkout
-from activities.workspace.git import git
 from contract import PhaseInput, PhaseOutcome
 
 __all__ = ["SummarizePhase", "existing_code"]
@@ -32,14 +32,9 @@ _OWN = (".specify/", "specs/", "history/")
 _SOURCE_SUFFIXES = (".py",)
 
 
-async def existing_code(ws: Checkout) -> list[str]:
-    """Tracked source files of the checkout outside Backforge's own folders."""
-    out = await git(ws.root, "ls-files", "-z")
-    return [
-        path
-        for path in out.split("\0")
-        if path.endswith(_SOURCE_SUFFIXES) and not path.startswith(_OWN)
-    ]
+def existing_code(paths: list[str]) -> list[str]:
+    """The source files among ``paths`` (a tree's files) outside Backforge's own folders."""
+    return [path for path in paths if path.endswith(_SOURCE_SUFFIXES) and not path.startswith(_OWN)]
 
 
 class SummarizePhase(ModelPhase[Finish]):
@@ -65,13 +60,11 @@ class SummarizePhase(ModelPhase[Finish]):
 
     @activity.defn(name="run_phase_summarize")
     async def run(self, inp: PhaseInput) -> PhaseOutcome:
-        async with self.checkout(inp) as ws:
-            sources = await existing_code(ws)
-            if not sources:
-                return await self.commit(
-                    ws,
-                    inp,
-                    "summarize: no existing code to map",
-                    summary="The repository holds no code yet; nothing to map.",
-                )
+        files = await self.services.workspaces.tracked_files(inp.workspace, inp.base_commit)
+        if not existing_code(files):
+            return await self.commit_empty(
+                inp,
+                "summarize: no existing code to map",
+                summary="The repository holds no code yet; nothing to map.",
+            )
         return await self.execute(inp)

@@ -10,6 +10,7 @@ one repository race for numbers through the leases; the loser takes the next one
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -101,8 +102,11 @@ async def read_feature(cache: RepoCache, workflow_id: str) -> FeatureRecord | No
 
 async def prepare_feature(
     cache: RepoCache, request: FeatureRequest, workflow_id: str
-) -> WorkspaceInfo:
+) -> FeatureRecord:
     """Create the feature's branch and record, or find them again (idempotent).
+
+    Returns:
+        The feature's record (its ``workspace`` is what the workflow works on).
 
     Raises:
         WorkspaceError: The repository cannot hold the feature (the message says why).
@@ -112,15 +116,24 @@ async def prepare_feature(
     if remote.local_path is not None and (
         not remote.local_path.exists() or not any(remote.local_path.iterdir())
     ):
-        init_repo(remote.local_path)  # a new or empty directory: start it with a README
+        # A new or empty directory: start it with a README (git, off the event loop).
+        await asyncio.to_thread(init_repo, remote.local_path)
     await cache.ready()
-    existing = await read_feature(cache, workflow_id)
-    if existing is not None:
-        return existing.workspace
     for _ in range(_MAX_CLAIMS):
+        # One listing says whether the feature was prepared already (an earlier attempt)
+        # and, if not, which numbers and branches are taken.
         refs = await ls_remote(
-            remote, "HEAD", "refs/heads/*", "refs/tags/*", f"{NAMESPACE}/numbers/*"
+            remote,
+            "HEAD",
+            "refs/heads/*",
+            "refs/tags/*",
+            f"{NAMESPACE}/numbers/*",
+            feature_ref(workflow_id),
         )
+        if feature_ref(workflow_id) in refs:
+            existing = await read_feature(cache, workflow_id)
+            if existing is not None:
+                return existing
         base_branch = default_branch(refs, request.base_ref)
         base = refs[base_branch]
         await cache.fetch(f"+{base_branch}:{NAMESPACE}/bases/{ref_component(base_branch)}")
@@ -153,9 +166,9 @@ async def prepare_feature(
         except PushRejected:
             existing = await read_feature(cache, workflow_id)
             if existing is not None:  # an earlier attempt of this workflow got there first
-                return existing.workspace
+                return existing
             continue  # the number (or the branch name) was taken: claim the next one
-        return info
+        return record
     raise WorkspaceError(
         f"could not claim a feature number on {remote.url} after {_MAX_CLAIMS} tries"
     )

@@ -71,7 +71,4 @@ class RemoteRecords:
             if "couldn't find remote ref" in err.stderr:
                 return None
             raise
-        refs = await self.cache.refs(ref)
-        if ref not in refs:
-            return None
-        return (await self.cache.read_blobs([refs[ref]]))[refs[ref]]
+        return (await self.cache.read_blobs([ref]))[ref]  # cat-file reads the ref itself

@@ -13,6 +13,9 @@ It commits there and publishes before the activity completes:
 A retried attempt that finds the branch moved by an *earlier* attempt of the same
 phase invocation (trailers ``Backforge-Run`` and ``Backforge-Attempt``) replaces
 that commit; anything else moving the branch is refused with ``BranchMoved``.
+
+A step with nothing to change in the tree (``publish_empty``) commits in the cache
+without a checkout. Reading the tree at a commit (``tracked_files``) needs none either.
 """
 
 from __future__ import annotations
@@ -29,10 +32,10 @@ from pathlib import Path
 from typing import IO
 
 from activities.models.run_store import RunStore
-from activities.workspace.cache import RepoCache
+from activities.workspace.cache import RepoCache, head_commit
 from activities.workspace.features import FeatureRecord, prepare_feature, read_feature
 from activities.workspace.files import Workspace, WorkspaceError
-from activities.workspace.git import git
+from activities.workspace.git import GitError, git
 from activities.workspace.records import NAMESPACE, RemoteRecords, ref_component
 from activities.workspace.remote import PushRejected, RefUpdate, Remote, ls_remote, push
 from contract import FeatureRequest, PhaseInput, WorkspaceInfo
@@ -116,7 +119,9 @@ class Workspaces:
 
     # ---- preparing and reading a feature -------------------------------------
     async def prepare(self, request: FeatureRequest, workflow_id: str) -> WorkspaceInfo:
-        return await prepare_feature(self.cache(request.repo_path), request, workflow_id)
+        record = await prepare_feature(self.cache(request.repo_path), request, workflow_id)
+        self._features[workflow_id] = record  # the phases on this worker need not read it
+        return record.workspace
 
     async def feature_text(self, inp: PhaseInput) -> str:
         """The feature request as the user wrote it (from its record on the remote)."""
@@ -149,12 +154,11 @@ class Workspaces:
     ) -> AsyncIterator[Checkout]:
         """A fresh worktree of the feature at ``base`` in this worker's scratch, removed after."""
         cache = await self.cache(workspace.repo_path).ready()
-        await cache.ensure_commit(
-            base, f"+refs/heads/{workspace.branch}:{_tracking(workspace.branch)}"
-        )
         name = f"{workspace.branch}-{label}-{secrets.token_hex(3)}"
         path = self.scratch / "attempts" / name
-        await cache.add_worktree(path, base)
+        await cache.add_worktree(
+            path, base, f"+refs/heads/{workspace.branch}:{_tracking(workspace.branch)}"
+        )
         try:
             yield Checkout(path, cache=cache, base=base)
         finally:
@@ -174,9 +178,10 @@ class Workspaces:
         name = next(
             (c for c in (target, f"refs/heads/{target}", f"refs/tags/{target}") if c in refs), None
         )
+        fetch: tuple[str, ...] = ()
         if name is not None:
             sha = refs[name]
-            await cache.ensure_commit(sha, f"+{name}:{NAMESPACE}/snapshots/{ref_component(name)}")
+            fetch = (f"+{name}:{NAMESPACE}/snapshots/{ref_component(name)}",)
         elif re.fullmatch(r"[0-9a-f]{7,40}", target):
             heads = f"+refs/heads/*:{NAMESPACE}/snapshots/heads/*"
             await cache.fetch(heads)
@@ -184,7 +189,7 @@ class Workspaces:
         else:
             raise WorkspaceError(f"{target!r} is not a branch, tag or commit of {repo}")
         path = self.scratch / "attempts" / f"snapshot-{secrets.token_hex(4)}"
-        await cache.add_worktree(path, sha)
+        await cache.add_worktree(path, sha, *fetch)
         try:
             yield Checkout(path, cache=cache, base=sha)
         finally:
@@ -207,15 +212,61 @@ class Workspaces:
                 of the same phase); nothing was changed.
             RemoteUnreachable: The push could not reach the remote.
         """
-        sha = await _commit(co.root, subject, commit_trailers(inp, attempt), body, date)
+        message = _message(subject, commit_trailers(inp, attempt), body)
+        sha = await _commit(co, message, date)
+        await self._publish(co.cache, inp, co.base, sha, attempt)
+        return sha
+
+    async def publish_empty(
+        self,
+        inp: PhaseInput,
+        subject: str,
+        *,
+        body: str = "",
+        attempt: int = 1,
+        date: datetime | None = None,
+    ) -> str:
+        """Publish a commit that changes nothing on top of ``inp.base_commit``, made in
+        the cache without a checkout; return its SHA (as ``publish`` does).
+
+        Raises:
+            BranchMoved: As for ``publish``.
+            RemoteUnreachable: The push could not reach the remote.
+        """
+        cache = await self.cache(inp.workspace.repo_path).ready()
+        base = inp.base_commit
+        message = _message(subject, commit_trailers(inp, attempt), body)
+        fetch = f"+refs/heads/{inp.workspace.branch}:{_tracking(inp.workspace.branch)}"
+        try:
+            sha = await _commit_tree(cache.path, base, message, date)
+        except GitError:
+            await cache.ensure_commit(base, fetch)
+            sha = await _commit_tree(cache.path, base, message, date)
+        await self._publish(cache, inp, base, sha, attempt)
+        return sha
+
+    async def tracked_files(self, workspace: WorkspaceInfo, commit: str) -> list[str]:
+        """Every file of the tree at ``commit`` (one ``git ls-tree`` in the cache)."""
+        cache = await self.cache(workspace.repo_path).ready()
+        args = ("ls-tree", "-r", "-z", "--name-only", f"{commit}^{{tree}}")
+        try:
+            out = await git(cache.path, *args)
+        except GitError:
+            fetch = f"+refs/heads/{workspace.branch}:{_tracking(workspace.branch)}"
+            await cache.ensure_commit(commit, fetch)
+            out = await git(cache.path, *args)
+        return [path for path in out.split("\0") if path]
+
+    async def _publish(
+        self, cache: RepoCache, inp: PhaseInput, base: str, sha: str, attempt: int
+    ) -> None:
         if inp.worktree:
             ref = f"{NAMESPACE}/tasks/{ref_component(inp.workflow_id)}/{inp.run_key}/{attempt:03d}"
-            await push(co.cache.path, co.cache.remote, [RefUpdate(ref, sha, expected=None)])
-            return sha
+            await push(cache.path, cache.remote, [RefUpdate(ref, sha, expected=None)])
+            return
         await self.advance(
-            co.cache, inp.workspace.branch, base=co.base, sha=sha, run=inp.run_key, attempt=attempt
+            cache, inp.workspace.branch, base=base, sha=sha, run=inp.run_key, attempt=attempt
         )
-        return sha
 
     async def advance(
         self, cache: RepoCache, branch: str, *, base: str, sha: str, run: str, attempt: int
@@ -275,21 +326,42 @@ def _tracking(branch: str) -> str:
     return f"{NAMESPACE}/remote-heads/{branch}"
 
 
-async def _commit(
-    root: Path, subject: str, trailers: list[str], body: str, date: datetime | None
-) -> str:
+def _message(subject: str, trailers: list[str], body: str) -> str:
     first = (subject.strip().splitlines() or ["update"])[0]
     message = first if len(first) <= 72 else first[:71].rsplit(" ", 1)[0] + "…"
     if body.strip():
         message += "\n\n" + body.strip()
-    message += "\n\n" + "\n".join(trailers)
-    env = {}
-    if date is not None:  # the same date on every attempt: same content, same commit
-        stamp = date.isoformat()
-        env = {"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
-    await git(root, "add", "-A")
-    await git(root, "commit", "-q", "--allow-empty", "--no-verify", "-m", message, env=env)
-    return await git(root, "rev-parse", "HEAD")
+    return message + "\n\n" + "\n".join(trailers)
+
+
+def _dates(date: datetime | None) -> dict[str, str]:
+    if date is None:
+        return {}
+    stamp = date.isoformat()  # the same date on every attempt: same content, same commit
+    return {"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+
+
+async def _commit(co: Checkout, message: str, date: datetime | None) -> str:
+    """Commit everything in the attempt's tree: ``git add -A`` and ``git commit``."""
+    await git(co.root, "add", "-A")
+    await git(
+        co.root, "commit", "-q", "--allow-empty", "--no-verify", "-m", message, env=_dates(date)
+    )
+    return await head_commit(co.root, co.cache.path)
+
+
+async def _commit_tree(cache: Path, base: str, message: str, date: datetime | None) -> str:
+    """A commit of ``base``'s tree with ``base`` as its parent, made in ``cache`` (with
+    the same date, every attempt makes the same commit)."""
+    return await git(
+        cache,
+        "commit-tree",
+        f"{base}^{{tree}}",
+        "-p",
+        base,
+        input=(message.strip() + "\n").encode(),
+        env=_dates(date),
+    )
 
 
 async def _identity(repo: Path, sha: str) -> tuple[str, str, int]:

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["git", "show", "trailers"]
+import pytest
+
+__all__ = ["git", "show", "trailers", "GitProcesses"]
 
 
-def git(repo: Path, *args: str) -> str:
+def git(repo: Path, *args: str, input_bytes: bytes | None = None) -> str:
+    if input_bytes is not None:
+        return (
+            subprocess.run(
+                ["git", *args], cwd=repo, input=input_bytes, capture_output=True, check=True
+            )
+            .stdout.decode()
+            .strip()
+        )
     return subprocess.run(
         ["git", *args], cwd=repo, capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -36,3 +48,37 @@ def show(repo: Path, rev: str, path: str) -> str:
     return subprocess.run(
         ["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True, check=True
     ).stdout
+
+
+class GitProcesses:
+    """Notes every git process started from now on (a ``git`` first on PATH that writes
+    its arguments to a log, then runs the real git)."""
+
+    def __init__(self, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        real = shutil.which("git")
+        assert real, "git is not installed"
+        shim = tmp / "git-shim"
+        shim.mkdir()
+        self.log = tmp / "git-shim.log"
+        self.log.write_text("")
+        (shim / "git").write_text(
+            "#!/bin/sh\n"
+            "line=$(printf '%s' \"$*\" | tr '\\n' ' ')\n"  # one line per process
+            f'printf \'%s\\n\' "$line" >> "{self.log}"\n'
+            f'exec "{real}" "$@"\n'
+        )
+        (shim / "git").chmod(0o755)
+        monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+
+    def clear(self) -> None:
+        self.log.write_text("")
+
+    def commands(self) -> list[str]:
+        """The git subcommand of each process since the last ``clear``, in order."""
+        names = []
+        for line in self.log.read_text().splitlines():
+            words = line.split()
+            while len(words) >= 2 and words[0] == "-c":
+                words = words[2:]
+            names.append(words[0] if words else "?")
+        return names
