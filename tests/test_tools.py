@@ -610,9 +610,17 @@ async def test_tool_specs_have_object_schemas_with_required_fields(toolbox: Tool
         "delete_file",
     }
     assert specs["replace_text"].parameters["required"] == ["path", "old_text", "new_text"]
+    assert "required" not in specs["list_files"].parameters  # nothing required: no empty list
     for spec in specs.values():
         assert spec.parameters["type"] == "object"
-        assert spec.parameters["additionalProperties"] is False
+        # Every request carries the tools: the schema does not spell out what the tools
+        # enforce themselves (an unknown argument is refused, below).
+        assert "additionalProperties" not in spec.parameters
+
+
+async def test_an_unknown_argument_is_refused(toolbox: Toolbox) -> None:
+    result = await call(toolbox, "view_file", path="ten.txt", encoding="latin-1")
+    assert result.is_error and "bad arguments for view_file" in result.content
 
 
 async def test_search_keeps_indentation(layout: dict[str, Path], toolbox: Toolbox) -> None:

@@ -41,13 +41,13 @@ _PLAN_SECTION_CHARS = 3_000
 
 
 class Escalation(BaseModel):
-    """Ask a person when the documents leave a decision you cannot make; work so far is kept."""
+    """Ask a person to decide what the documents leave open; work so far is kept."""
 
     model_config = ConfigDict(extra="forbid")
 
     blocker_type: Literal["ambiguity", "missing_detail", "contradiction", "undefined_behaviour"]
     context: str = Field(description="What you were doing.")
-    spec_says: str = Field(description="What the spec, plan or contract says on the point.")
+    spec_says: str = Field(description="What the documents say on it.")
     problem: str = Field(description="Why you cannot proceed (one or two sentences).")
     questions: list[Question] = Field(min_length=1, max_length=3)
     impact: str = Field(description="What each answer changes.")
