@@ -215,7 +215,8 @@ class Toolbox:
         end = min(len(lines), int(end_line or len(lines)), start + _MAX_VIEW_LINES - 1)
         if lines and start > len(lines):
             raise ToolError(f"{path} has {len(lines)} lines; start_line {start} is past the end")
-        body = "\n".join(f"{n:>5}  {lines[n - 1]}" for n in range(start, end + 1))
+        width = len(str(end))  # numbers as wide as the last one shown, no wider
+        body = "\n".join(f"{n:>{width}}  {lines[n - 1]}" for n in range(start, end + 1))
         more = (
             f"\n... ({len(lines) - end} more lines; pass start_line={end + 1})"
             if end < len(lines)
