@@ -94,14 +94,25 @@ def requirement_ids(text: str) -> list[str]:
 
 
 def requirement_lines(spec: str, ids: list[str]) -> list[str]:
-    """The spec's lines that define ``ids`` (a bullet or row starting with the id)."""
+    """The spec's definitions of ``ids`` (a bullet or row starting with the id), whole: a
+    bullet's wrapped continuation lines are joined to it."""
     wanted = set(ids)
+    lines = spec.splitlines()
     out = []
-    for line in spec.splitlines():
+    for n, line in enumerate(lines):
         stripped = line.strip().lstrip("-*|").strip().lstrip("*").strip()
         m = _REQ_ID.match(stripped)
-        if m and m.group(1) in wanted:
-            out.append(line.strip())
+        if not (m and m.group(1) in wanted):
+            continue
+        parts = [line.strip()]
+        if line.lstrip().startswith(("-", "*")):
+            indent = len(line) - len(line.lstrip())
+            for nxt in lines[n + 1 :]:
+                body = nxt.strip()
+                if not body or len(nxt) - len(nxt.lstrip()) <= indent or _HEADING.match(body):
+                    break
+                parts.append(body)
+        out.append(" ".join(parts))
     return out
 
 
