@@ -24,6 +24,7 @@ __all__ = [
     "story_section",
     "contract_operations",
     "entity_sections",
+    "entity_digest",
 ]
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -184,3 +185,20 @@ def entity_sections(data_model: str, names: list[str], *, limit: int = 3000) -> 
                 blocks.append(body)
     text = "\n\n".join(blocks)
     return text if len(text) <= limit else text[:limit].rsplit("\n", 1)[0] + "\n..."
+
+
+def entity_digest(data_model: str, names: list[str]) -> str:
+    """Where the data model's sections for ``names`` are: ``Bookmark L7-25, Tag L42-47``."""
+    wanted = {n.lower() for n in names}
+    lines = data_model.splitlines()
+    found = headings(data_model)
+    out = []
+    for i, h in enumerate(found):
+        title = re.sub(r"[`*]", "", h.title).strip()
+        first = re.split(r"[\s(:—-]", title, maxsplit=1)[0].lower()
+        if h.level >= 2 and first in wanted:
+            end = next((n.line - 1 for n in found[i + 1 :] if n.level <= h.level), len(lines))
+            while end > h.line and not lines[end - 1].strip():
+                end -= 1
+            out.append(f"{title} L{h.line}-{end}")
+    return ", ".join(out)
