@@ -56,8 +56,29 @@ def headings(text: str) -> list[Heading]:
 
 
 def outline(text: str, *, max_level: int = 3, limit: int = 40) -> str:
-    """``L12 ## Requirements`` lines (what ``view_file`` ranges can fetch)."""
-    items = [h for h in headings(text) if h.level <= max_level]
+    """``L12 ## Requirements`` lines (what ``view_file`` ranges can fetch).
+
+    Left out, as the path or a neighbour already fetches them: the document's title (a
+    level-1 heading on line 1); a heading whose sub-headings start within two lines
+    (``## Requirements`` before ``### Functional Requirements``); and a lone
+    sub-heading right under its parent (``### Session ...`` under ``## Clarifications``).
+    """
+    found = [h for h in headings(text) if h.level <= max_level]
+    drop: set[int] = set()
+    for i, h in enumerate(found):
+        if h.line == 1 and h.level == 1:
+            drop.add(i)
+            continue
+        children = []
+        for j in range(i + 1, len(found)):
+            if found[j].level <= h.level:
+                break
+            children.append(j)
+        if not children or found[children[0]].line - h.line > 2:
+            continue
+        direct = [j for j in children if found[j].level == found[children[0]].level]
+        drop.add(children[0] if len(direct) == 1 else i)
+    items = [h for i, h in enumerate(found) if i not in drop]
     lines = [f"L{h.line} {'#' * h.level} {h.title}" for h in items[:limit]]
     if len(items) > limit:
         lines.append(f"... and {len(items) - limit} more headings")
