@@ -84,7 +84,7 @@ class Question(BaseModel):
     id: str = Field(description="Q1, Q2, ...")
     text: str
     options: list[Option] = Field(min_length=2, max_length=5)
-    recommended: str = Field(description="The key of the option you recommend.")
+    recommended: str = Field(description="Key of the option you recommend.")
 
     def human(self) -> HumanQuestion:
         """The question as the workflow asks it."""
@@ -253,15 +253,23 @@ def _goes_on(response: ModelResponse) -> bool:
 
 
 def _lean(spec: ToolSpec) -> ToolSpec:
-    """The spec without what the model does not need: pydantic's ``title`` keys and the
-    schema's copy of the tool description (every request carries the tools)."""
+    """The spec without what the model does not need (every request carries the tools):
+    pydantic's ``title`` keys, the schema's copy of the tool description, nested models'
+    docstrings (their fields say what they hold), empty defaults (``required`` says what
+    may be left out) and ``additionalProperties: false`` (the arguments are validated
+    against the model, which refuses unknown ones with a message)."""
 
     def strip(node: Any, top: bool) -> Any:
         if isinstance(node, dict):
             return {
                 k: strip(v, False)
                 for k, v in node.items()
-                if not (k == "title" and isinstance(v, str)) and not (top and k == "description")
+                if not (k == "title" and isinstance(v, str))
+                and not (
+                    k == "description" and isinstance(v, str) and (top or "properties" in node)
+                )
+                and not (k == "default" and v in ("", [], None))
+                and not (k == "additionalProperties" and v is False)
             }
         if isinstance(node, list):
             return [strip(v, False) for v in node]

@@ -24,6 +24,7 @@ __all__ = [
     "story_section",
     "contract_operations",
     "entity_sections",
+    "entity_digest",
 ]
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -55,8 +56,29 @@ def headings(text: str) -> list[Heading]:
 
 
 def outline(text: str, *, max_level: int = 3, limit: int = 40) -> str:
-    """``L12 ## Requirements`` lines (what ``view_file`` ranges can fetch)."""
-    items = [h for h in headings(text) if h.level <= max_level]
+    """``L12 ## Requirements`` lines (what ``view_file`` ranges can fetch).
+
+    Left out, as the path or a neighbour already fetches them: the document's title (a
+    level-1 heading on line 1); a heading whose sub-headings start within two lines
+    (``## Requirements`` before ``### Functional Requirements``); and a lone
+    sub-heading right under its parent (``### Session ...`` under ``## Clarifications``).
+    """
+    found = [h for h in headings(text) if h.level <= max_level]
+    drop: set[int] = set()
+    for i, h in enumerate(found):
+        if h.line == 1 and h.level == 1:
+            drop.add(i)
+            continue
+        children = []
+        for j in range(i + 1, len(found)):
+            if found[j].level <= h.level:
+                break
+            children.append(j)
+        if not children or found[children[0]].line - h.line > 2:
+            continue
+        direct = [j for j in children if found[j].level == found[children[0]].level]
+        drop.add(children[0] if len(direct) == 1 else i)
+    items = [h for i, h in enumerate(found) if i not in drop]
     lines = [f"L{h.line} {'#' * h.level} {h.title}" for h in items[:limit]]
     if len(items) > limit:
         lines.append(f"... and {len(items) - limit} more headings")
@@ -94,14 +116,25 @@ def requirement_ids(text: str) -> list[str]:
 
 
 def requirement_lines(spec: str, ids: list[str]) -> list[str]:
-    """The spec's lines that define ``ids`` (a bullet or row starting with the id)."""
+    """The spec's definitions of ``ids`` (a bullet or row starting with the id), whole: a
+    bullet's wrapped continuation lines are joined to it."""
     wanted = set(ids)
+    lines = spec.splitlines()
     out = []
-    for line in spec.splitlines():
+    for n, line in enumerate(lines):
         stripped = line.strip().lstrip("-*|").strip().lstrip("*").strip()
         m = _REQ_ID.match(stripped)
-        if m and m.group(1) in wanted:
-            out.append(line.strip())
+        if not (m and m.group(1) in wanted):
+            continue
+        parts = [line.strip()]
+        if line.lstrip().startswith(("-", "*")):
+            indent = len(line) - len(line.lstrip())
+            for nxt in lines[n + 1 :]:
+                body = nxt.strip()
+                if not body or len(nxt) - len(nxt.lstrip()) <= indent or _HEADING.match(body):
+                    break
+                parts.append(body)
+        out.append(" ".join(parts))
     return out
 
 
@@ -173,3 +206,20 @@ def entity_sections(data_model: str, names: list[str], *, limit: int = 3000) -> 
                 blocks.append(body)
     text = "\n\n".join(blocks)
     return text if len(text) <= limit else text[:limit].rsplit("\n", 1)[0] + "\n..."
+
+
+def entity_digest(data_model: str, names: list[str]) -> str:
+    """Where the data model's sections for ``names`` are: ``Bookmark L7-25, Tag L42-47``."""
+    wanted = {n.lower() for n in names}
+    lines = data_model.splitlines()
+    found = headings(data_model)
+    out = []
+    for i, h in enumerate(found):
+        title = re.sub(r"[`*]", "", h.title).strip()
+        first = re.split(r"[\s(:—-]", title, maxsplit=1)[0].lower()
+        if h.level >= 2 and first in wanted:
+            end = next((n.line - 1 for n in found[i + 1 :] if n.level <= h.level), len(lines))
+            while end > h.line and not lines[end - 1].strip():
+                end -= 1
+            out.append(f"{title} L{h.line}-{end}")
+    return ", ".join(out)

@@ -69,7 +69,7 @@ class EnvironmentFacts(BaseModel):
     env_ok: bool = Field(description="Whether the project environment could be prepared.")
     env_problem: str = Field(default="", description="Why not, in one line.")
     declared: list[str] = Field(
-        default_factory=list, description="Declared requirements with the installed version."
+        default_factory=list, description="The project's declared requirements, as written."
     )
     packages: dict[str, str] = Field(
         default_factory=dict, description="Every distribution importable in the environment."
@@ -81,9 +81,14 @@ class EnvironmentFacts(BaseModel):
     codebase_map: bool = Field(description="Whether the codebase map exists in the checkout.")
     tools: list[str] = Field(default_factory=list, description="Tool names this phase has.")
 
+    def declared_names(self) -> list[str]:
+        """The canonical names of the declared requirements (unparsable ones left out)."""
+        return [n for n in (_requirement_name(r) for r in self.declared) if n]
+
     def present_and_absent(self) -> tuple[list[str], list[str]]:
-        """Common packages with their versions, and the common ones missing."""
-        present = [f"{n} {self.packages[n]}" for n in COMMON_PACKAGES if n in self.packages]
+        """Declared and common packages with their versions, and the common ones missing."""
+        names = dict.fromkeys([*self.declared_names(), *COMMON_PACKAGES])
+        present = [f"{n} {self.packages[n]}" for n in names if n in self.packages]
         absent = [n for n in COMMON_PACKAGES if n not in self.packages]
         return present, absent
 
@@ -116,17 +121,21 @@ def _wheelhouse() -> list[str]:
     return sorted(names)
 
 
-def _declared(requirements: list[str], packages: dict[str, str]) -> list[str]:
+def _requirement_name(text: str) -> str | None:
+    try:
+        return canonicalize_name(Requirement(text).name)
+    except InvalidRequirement:
+        return None
+
+
+def _declared(facts: EnvironmentFacts) -> str:
+    """The declared requirements as written; the installed version is on the Installed
+    line, so only a missing one is marked here."""
     out = []
-    for text in requirements:
-        try:
-            name = canonicalize_name(Requirement(text).name)
-        except InvalidRequirement:
-            out.append(text)
-            continue
-        version = packages.get(name)
-        out.append(f"{text} (installed {version})" if version else f"{text} (NOT installed)")
-    return out
+    for text in facts.declared:
+        name = _requirement_name(text)
+        out.append(f"{text} (NOT installed)" if name and name not in facts.packages else text)
+    return ", ".join(out) or "nothing yet"
 
 
 async def gather_environment(
@@ -141,7 +150,7 @@ async def gather_environment(
         python=platform.python_version(),
         env_ok=result.ok,
         env_problem="" if result.ok else result.message,
-        declared=_declared(result.requirements, packages),
+        declared=list(result.requirements),
         packages=dict(sorted(packages.items())),
         wheelhouse=_wheelhouse(),
         feature_dir=feature_dir,
@@ -153,19 +162,16 @@ async def gather_environment(
 _TOOL_LINES = {
     "run_tests": (
         "`run_tests`: `python -m pytest -p no:cacheprovider [paths or node ids]` from the "
-        "root, with the project's pytest configuration (pyproject.toml, pytest.ini, "
-        "conftest.py; `addopts` apply). Backforge records each outcome itself: its verdict "
-        "and counts come first, then the output's head and tail."
+        "root under the project's pytest configuration (`addopts` apply); Backforge's "
+        "verdict and counts first, then the output's head and tail."
     ),
     "run_command": (
-        "`run_command`: a Python snippet (`python -c`) or shell command (`sh -c`) in the "
-        "project environment on a throwaway copy of the repository; no network, "
-        f"{COMMAND_TIMEOUT_S} s limit, nothing kept. For smoke checks, not scratch files."
+        "`run_command`: a `python -c` snippet or `sh -c` command in the project "
+        f"environment on a throwaway copy of the repository ({COMMAND_TIMEOUT_S} s limit)."
     ),
     "api_docs": (
-        "`api_docs`: the installed versions' documentation, read from source without "
-        "running it: `target` (e.g. `fastapi.testclient.TestClient`) gives signature, "
-        "docstring and members; `package` + `query` searches one package."
+        "`api_docs`: the installed versions' docs, from source: `target` (dotted path) "
+        "gives signature, docstring and members; `package` + `query` searches one."
     ),
 }
 
@@ -187,7 +193,7 @@ def render_environment(facts: EnvironmentFacts) -> str:
             else ""
         )
         if facts.wheelhouse
-        else "none"
+        else ""
     )
     tools = [line for name, line in _TOOL_LINES.items() if name in facts.tools]
     memory = f"`{CONSTITUTION}`" + (
@@ -197,11 +203,11 @@ def render_environment(facts: EnvironmentFacts) -> str:
         "environment",
         python=facts.python,
         env=env,
-        declared=", ".join(facts.declared) or "nothing yet",
+        declared=_declared(facts),
         present=", ".join(present) or "none",
         absent=", ".join(absent) or "none",
         others=f"{others} more" if others > 0 else "nothing else",
-        wheelhouse=wheelhouse,
+        wheelhouse=f" or in the wheelhouse ({wheelhouse})" if wheelhouse else "",
         feature_dir=facts.feature_dir,
         memory=memory,
         tools="\n".join(f"- {line}" for line in tools),

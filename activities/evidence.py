@@ -61,15 +61,15 @@ class PendingTest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     test: str = Field(description="Path or node id.")
-    task: str = Field(description="Later task that makes it pass.")
+    task: str = Field(description="The later task that makes it pass.")
 
 
 class ImplementFinish(Finish):
-    """Your implementation report when the task is done; Backforge then checks the evidence."""
+    """Your report when the task is done; Backforge checks the evidence."""
 
     requirements: list[str] = Field(default_factory=list, description="FR-/SC- ids served.")
     unchanged_files: list[UnchangedFile] = Field(
-        default_factory=list, description="Named files that needed no change, and why."
+        default_factory=list, description="Named files left unchanged, and why."
     )
     pending_tests: list[PendingTest] = Field(
         default_factory=list, description="Failing tests only a later open task can fix."

@@ -286,17 +286,28 @@ class ModelPhase(PhaseActivity, ABC, Generic[F]):
             size = f"{len(text.splitlines())} lines"
             body = contract_operations(text) if name == "contract" else outline(text)
             digests.append(f"- `{rel}` ({size}):\n" + _indent(body))
-        for name in self.listed:
-            rel = layout.path(name)
-            if ws.exists(rel):
-                digests.append(f"- `{rel}` ({len(ws.read(rel).splitlines())} lines)")
+        listed = [rel for rel in (layout.path(name) for name in self.listed) if ws.exists(rel)]
+        if listed:
+            digests.append("- Also: " + _listing(ws, listed, layout.feature_dir))
         if digests:
             blocks.append(prompts.render("outlines", outlines="\n".join(digests)).strip())
         return "\n\n".join(blocks)
 
 
+def _listing(ws: Checkout, paths: list[str], feature_dir: str) -> str:
+    """``path (N lines)`` for each; the feature's documents under one ``feature_dir/``."""
+    size = {p: len(ws.read(p).splitlines()) for p in paths}
+    prefix = f"{feature_dir}/"
+    inside = [p for p in paths if p.startswith(prefix)]
+    outside = [f"`{p}` ({size[p]} lines)" for p in paths if p not in inside]
+    if inside:
+        names = ", ".join(f"`{p.removeprefix(prefix)}` ({size[p]})" for p in inside)
+        outside.append(f"in `{prefix}` (lines): {names}")
+    return "; ".join(outside)
+
+
 def _indent(text: str) -> str:
-    return "\n".join(f"    {line}" for line in text.splitlines()) if text else "    (empty)"
+    return "\n".join(f"  {line}" for line in text.splitlines()) if text else "  (empty)"
 
 
 def _history_record(inp: PhaseInput, task: str, run: AgentRun[Any]) -> str:

@@ -54,12 +54,9 @@ class ToolError(Exception):
 
 
 def _schema(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": props,
-        "required": required,
-        "additionalProperties": False,
-    }
+    """An arguments object. Unknown arguments are refused when a tool is called (its
+    handler takes none), so the schema does not spell out ``additionalProperties``."""
+    return {"type": "object", "properties": props, **({"required": required} if required else {})}
 
 
 _STR = {"type": "string"}
@@ -68,34 +65,34 @@ _INT = {"type": "integer"}
 _BASE_SPECS = [
     ToolSpec(
         name="list_files",
-        description="List files under a directory of the repository (bounded depth).",
+        description="List files under a directory (bounded depth).",
         parameters=_schema({"path": _STR, "depth": _INT}, []),
     ),
     ToolSpec(
         name="view_file",
-        description="Show a file with line numbers; optionally only lines start_line..end_line.",
+        description="A file with line numbers (optionally lines start_line..end_line).",
         parameters=_schema({"path": _STR, "start_line": _INT, "end_line": _INT}, ["path"]),
     ),
     ToolSpec(
         name="search",
-        description="Search file contents with a regular expression; returns path:line: text.",
+        description="Search file contents for a regular expression: path:line: text.",
         parameters=_schema({"pattern": _STR, "path": _STR, "glob": _STR}, ["pattern"]),
     ),
     ToolSpec(
         name="create_file",
-        description="Create a file, or overwrite it, with the given full content.",
+        description="Create or overwrite a file with its whole content.",
         parameters=_schema({"path": _STR, "content": _STR}, ["path", "content"]),
     ),
     ToolSpec(
         name="replace_text",
-        description="Replace old_text with new_text in a file. old_text must occur exactly once.",
+        description="Replace old_text, which must occur exactly once, with new_text.",
         parameters=_schema(
             {"path": _STR, "old_text": _STR, "new_text": _STR}, ["path", "old_text", "new_text"]
         ),
     ),
     ToolSpec(
         name="insert_text",
-        description="Insert text after line after_line (0 inserts at the top).",
+        description="Insert text after line after_line (0: at the top).",
         parameters=_schema(
             {"path": _STR, "after_line": _INT, "text": _STR}, ["path", "after_line", "text"]
         ),
@@ -107,22 +104,20 @@ _BASE_SPECS = [
     ),
 ]
 
+# What these three do, and where, is in the environment block (every phase that has them).
 _RUN_TESTS = ToolSpec(
     name="run_tests",
-    description="Run pytest in the sandbox on the given paths or node ids (all if none).",
+    description="pytest on paths or node ids (all if none).",
     parameters=_schema({"tests": {"type": "array", "items": _STR}}, []),
 )
 _RUN_COMMAND = ToolSpec(
     name="run_command",
-    description="Run a Python snippet or a shell command in the sandbox (nothing is kept).",
+    description="A Python snippet or shell command (nothing is kept).",
     parameters=_schema({"python": _STR, "command": _STR}, []),
 )
 _API_DOCS = ToolSpec(
     name="api_docs",
-    description=(
-        "Docs of the installed versions: `target` (a dotted path), or `package` and "
-        "`query` (a search), or nothing (the package list)."
-    ),
+    description="Installed packages' docs (nothing: the package list).",
     parameters=_schema({"target": _STR, "package": _STR, "query": _STR}, []),
 )
 
@@ -220,7 +215,8 @@ class Toolbox:
         end = min(len(lines), int(end_line or len(lines)), start + _MAX_VIEW_LINES - 1)
         if lines and start > len(lines):
             raise ToolError(f"{path} has {len(lines)} lines; start_line {start} is past the end")
-        body = "\n".join(f"{n:>5}  {lines[n - 1]}" for n in range(start, end + 1))
+        width = len(str(end))  # numbers as wide as the last one shown, no wider
+        body = "\n".join(f"{n:>{width}}  {lines[n - 1]}" for n in range(start, end + 1))
         more = (
             f"\n... ({len(lines) - end} more lines; pass start_line={end + 1})"
             if end < len(lines)

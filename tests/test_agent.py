@@ -111,6 +111,35 @@ async def test_the_finish_tool_schema_comes_from_the_model(tmp_path: Path) -> No
     assert ESCALATE not in {t.name for t in script.requests[0].tools}
 
 
+async def test_the_tool_schemas_sent_are_lean_and_unknown_arguments_still_refused(
+    tmp_path: Path,
+) -> None:
+    from activities.evidence import ImplementFinish
+    from activities.phases.implement import Escalation
+
+    script = Script(
+        call(FINISH, summary="s", surprise=1), call(FINISH, summary="s", pending_tests=[])
+    )
+    result = await run(tmp_path, script, finish=ImplementFinish, escalation=Escalation)
+    tools = {t.name: t for t in script.requests[0].tools}
+    text = str(tools[FINISH].parameters) + str(tools[ESCALATE].parameters)
+    assert "additionalProperties" not in text and "'title'" not in text
+    assert "A question for a person" not in text  # a nested model's docstring
+    assert "'default': ''" not in text  # the optional `implications`
+    # What the model must know stays: required fields, bounds, field descriptions.
+    questions = tools[ESCALATE].parameters["properties"]["questions"]
+    assert questions["minItems"] == 1 and questions["items"]["required"] == [
+        "id",
+        "text",
+        "options",
+        "recommended",
+    ]
+    assert tools[FINISH].parameters["properties"]["pending_tests"]["description"]
+    refused = script.requests[1].messages[-1].parts[0]
+    assert refused.is_error and "surprise: Extra inputs are not permitted" in refused.content  # type: ignore[union-attr]
+    assert result.finish is not None
+
+
 async def test_a_failed_phase_check_goes_back_to_the_model(tmp_path: Path) -> None:
     script = Script(call(FINISH, summary="s", count=1), call(FINISH, summary="s", count=2))
 

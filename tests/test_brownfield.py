@@ -54,7 +54,9 @@ async def test_every_phase_gets_the_environment_block(brownfield) -> None:  # ty
         system = requests[0].system
         assert "## Environment" in system and "- Python 3." in system, key
         assert "Not installed:" in system and "email-validator" in system, key
-        assert "fastapi>=0.100 (installed " in system, key  # declared, with the version
+        assert "- Declared by the project: fastapi>=0.100" in system, key  # as written
+        assert "- Installed: fastapi " in system, key  # the declared package's version first
+        assert "Project Structure says (default `app/`, `tests/`)" in system, key  # where files go
     implement = rec.requests["implement/T002#1"][0].system
     assert "`run_tests`: `python -m pytest -p no:cacheprovider" in implement
     assert "`run_command`:" in implement and "`api_docs`:" in implement

@@ -373,22 +373,22 @@ async def test_view_file_numbers_every_line(toolbox: Toolbox) -> None:
     assert not result.is_error
     lines = result.content.splitlines()
     assert len(lines) == 10
-    assert lines[0] == "    1  line 1"
-    assert lines[9] == "   10  line 10"
+    assert lines[0] == " 1  line 1"  # numbers as wide as the widest shown
+    assert lines[9] == "10  line 10"
     assert "more lines" not in result.content
 
 
 async def test_view_file_range_and_continuation_hint(toolbox: Toolbox) -> None:
     result = await call(toolbox, "view_file", path="ten.txt", start_line=3, end_line=4)
     assert not result.is_error
-    assert result.content == "    3  line 3\n    4  line 4\n... (6 more lines; pass start_line=5)"
+    assert result.content == "3  line 3\n4  line 4\n... (6 more lines; pass start_line=5)"
 
 
 async def test_view_file_range_is_clamped_to_the_file(toolbox: Toolbox) -> None:
     result = await call(toolbox, "view_file", path="ten.txt", start_line=9, end_line=500)
-    assert result.content == "    9  line 9\n   10  line 10"
+    assert result.content == " 9  line 9\n10  line 10"
     result = await call(toolbox, "view_file", path="ten.txt", start_line=-4, end_line=1)
-    assert result.content.splitlines()[0] == "    1  line 1"
+    assert result.content.splitlines()[0] == "1  line 1"
 
 
 async def test_view_file_start_past_the_end_is_an_error(toolbox: Toolbox) -> None:
@@ -403,10 +403,10 @@ async def test_view_file_long_file_is_bounded(layout: dict[str, Path], toolbox: 
     result = await call(toolbox, "view_file", path="big.txt")
     lines = result.content.splitlines()
     assert len(lines) == 801
-    assert lines[799] == "  800  800"
+    assert lines[799] == "800  800"
     assert lines[800] == "... (1200 more lines; pass start_line=801)"
     result = await call(toolbox, "view_file", path="big.txt", start_line=1990)
-    assert result.content.splitlines()[-1] == " 2000  2000"
+    assert result.content.splitlines()[-1] == "2000  2000"
 
 
 async def test_view_file_empty_file(layout: dict[str, Path], toolbox: Toolbox) -> None:
@@ -610,9 +610,17 @@ async def test_tool_specs_have_object_schemas_with_required_fields(toolbox: Tool
         "delete_file",
     }
     assert specs["replace_text"].parameters["required"] == ["path", "old_text", "new_text"]
+    assert "required" not in specs["list_files"].parameters  # nothing required: no empty list
     for spec in specs.values():
         assert spec.parameters["type"] == "object"
-        assert spec.parameters["additionalProperties"] is False
+        # Every request carries the tools: the schema does not spell out what the tools
+        # enforce themselves (an unknown argument is refused, below).
+        assert "additionalProperties" not in spec.parameters
+
+
+async def test_an_unknown_argument_is_refused(toolbox: Toolbox) -> None:
+    result = await call(toolbox, "view_file", path="ten.txt", encoding="latin-1")
+    assert result.is_error and "bad arguments for view_file" in result.content
 
 
 async def test_search_keeps_indentation(layout: dict[str, Path], toolbox: Toolbox) -> None:

@@ -3,8 +3,9 @@
 The workflow calls this once per task, in tasks.md order (``[P]`` tasks side by
 side, each in its own worktree). The model reads the whole task line and the parts of
 the documents it cites (``activities.task_brief``); the context is the same for every
-task (outlines of the documents, the plan's technical context and project
-structure), so providers serve it from cache. ``finish`` is accepted only with
+task (the plan's source tree, where files go, and outlines with line numbers of the
+documents it reads through the tools, the plan's Technical Context among them), so
+providers serve it from cache. ``finish`` is accepted only with
 evidence (``activities.evidence``): the files the task names changed and the tests it
 concerns ran. The activity (not the model) checks the task off, so tasks.md always
 tells the truth. If the agent escalates, the work so far is committed and a
@@ -14,6 +15,7 @@ workflow; the task runs again with the answer.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +25,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import prompts
 from activities.agent import AgentRun, Question, Review
-from activities.documents import section
+from activities.documents import headings, section
 from activities.evidence import ImplementFinish, TaskScope, review_task, task_scope
 from activities.heartbeat import keep_alive
 from activities.model_phase import ModelPhase, layout_of
@@ -36,9 +38,15 @@ from contract import HumanRequest, PhaseInput, PhaseOutcome
 
 __all__ = ["ImplementPhase", "Escalation", "changed_files"]
 
-#: Sections of plan.md every task gets (the same for all: part of the cached context).
-PLAN_SECTIONS = ("Technical Context", "Project Structure")
-_PLAN_SECTION_CHARS = 3_000
+#: Every task gets the plan's source tree, where files go (the same for all tasks: part
+#: of the cached context); its reasons for the layout are left out.
+_PLAN_TREE = "Project Structure"
+_PLAN_TREE_CHARS = 3_000
+_STRUCTURE_DECISION = re.compile(r"^\*\*Structure Decision\*\*:.*?(?=\n\s*\n|\Z)", re.M | re.S)
+#: Sections of plan.md named with their lines, read through the tools: the Technical
+#: Context summarises what the environment block (Python, installed packages, tests),
+#: the source tree, the data model and research.md state in full.
+_PLAN_POINTERS = ("Technical Context",)
 
 
 async def changed_files(root: Path, paths: list[str]) -> set[str]:
@@ -53,13 +61,13 @@ async def changed_files(root: Path, paths: list[str]) -> set[str]:
 
 
 class Escalation(BaseModel):
-    """Ask a person when the documents leave a decision you cannot make; work so far is kept."""
+    """Ask a person to decide what the documents leave open; work so far is kept."""
 
     model_config = ConfigDict(extra="forbid")
 
     blocker_type: Literal["ambiguity", "missing_detail", "contradiction", "undefined_behaviour"]
     context: str = Field(description="What you were doing.")
-    spec_says: str = Field(description="What the spec, plan or contract says on the point.")
+    spec_says: str = Field(description="What the documents say on it.")
     problem: str = Field(description="Why you cannot proceed (one or two sentences).")
     questions: list[Question] = Field(min_length=1, max_length=3)
     impact: str = Field(description="What each answer changes.")
@@ -90,7 +98,9 @@ class ImplementPhase(ModelPhase[ImplementFinish]):
     prompt = "implement"
     reads = ()
     outlines = ("codebase", "spec", "data-model")
-    listed = ("constitution", "plan", "research", "contract", "quickstart", "tasks")
+    # The constitution's path is in the environment block, the plan's on its excerpt,
+    # tasks.md's in the role: listed here are the others.
+    listed = ("research", "contract", "quickstart")
     finish = ImplementFinish
     escalation = Escalation
     runs_tests = True
@@ -109,24 +119,25 @@ class ImplementPhase(ModelPhase[ImplementFinish]):
 
     def context(self, ws: Checkout, inp: PhaseInput, layout: FeatureLayout) -> str:
         plan_path = layout.path("plan")
-        parts = []
+        plan_block = ""
         if ws.exists(plan_path):
             plan = ws.read(plan_path)
-            for title in PLAN_SECTIONS:
-                body = section(plan, title)
-                if body and title == "Project Structure":  # the source tree, not the docs tree
-                    body = section(body, "Source Code") or body
-                if body:
-                    if len(body) > _PLAN_SECTION_CHARS:
-                        body = body[:_PLAN_SECTION_CHARS].rsplit("\n", 1)[0] + "\n..."
-                    parts.append(body)
-        plan_block = (
-            prompts.render("document", path=f"{plan_path} (excerpt)", content="\n\n".join(parts))
-            if parts
-            else ""
-        )
+            tree = section(plan, _PLAN_TREE)
+            if tree:  # the source tree, not the documentation tree
+                tree = _STRUCTURE_DECISION.sub("", section(tree, "Source Code") or tree).strip()
+                if len(tree) > _PLAN_TREE_CHARS:
+                    tree = tree[:_PLAN_TREE_CHARS].rsplit("\n", 1)[0] + "\n..."
+            pointers = ""
+            for title in _PLAN_POINTERS:
+                at = next((h.line for h in headings(plan) if h.title.startswith(title)), None)
+                pointers += f"; {title} at L{at}" if at else ""
+            plan_block = prompts.render(
+                "document",
+                path=f"{plan_path} (excerpt{pointers})",
+                content=tree or f"(no {_PLAN_TREE} section; {len(plan.splitlines())} lines)",
+            )
         rest = super().context(ws, inp, layout)
-        return "\n\n".join(p for p in (plan_block, rest) if p)
+        return "\n\n".join(p.strip() for p in (plan_block, rest) if p)
 
     async def prompt_values(self, ws: Checkout, inp: PhaseInput) -> dict[str, Any]:
         scope, text = self._scope(ws, inp)
