@@ -162,7 +162,8 @@ async def gather_environment(
 _TOOL_LINES = {
     "run_tests": (
         "`run_tests`: `python -m pytest -p no:cacheprovider [paths or node ids]` from the "
-        "root under the project's pytest configuration (`addopts` apply); Backforge's "
+        "root under the project's pytest configuration (`addopts` apply; plugins only of "
+        "declared packages); Backforge's "
         "verdict and counts first, then the output's head and tail."
     ),
     "run_command": (

@@ -26,6 +26,7 @@ async def test_the_block_states_python_packages_and_tools(tmp_path: Path) -> Non
     assert (
         "`run_tests`: `python -m pytest -p no:cacheprovider" in text and "`addopts` apply" in text
     )
+    assert "plugins only of declared packages" in text  # activities/sandbox/pytest_plugins.py
     assert "`api_docs`" in text and "`run_command`" not in text  # only this phase's tools
     assert "`specs/001-x/`" in text and "Project Structure" in text  # where files go
     # The same checkout gives the same text (it is part of the cacheable, replayable prefix).
