@@ -3,9 +3,11 @@
 Builds a small generated-style FastAPI project (an app and 10 tests using
 ``fastapi.testclient``) in a temp dir, then, interleaved (bare, sandboxed, bare, ...):
 
-- bare: ``python -m pytest`` in the project with the worker's interpreter (``subprocess``);
+- bare: ``python -m pytest`` in the project with the worker's interpreter (``subprocess``),
+  with the same pytest plugins blocked as in the sandbox (only declared packages' load);
 - sandboxed: ``run_project_tests`` as the test phase calls it (environment lookup, copy of
-  the checkout, namespaces, pivot_root, recorder, verdict);
+  the checkout, namespaces, pivot_root, recorder, verdict), its cache of earlier runs
+  cleared each time so every run is real;
 
 and prints the medians and their ratio. Also the fixed cost of an empty sandboxed
 command (``true``), and project environment builds: the base environment (cold, warm)
@@ -163,6 +165,8 @@ async def timed(coro: object) -> tuple[float, object]:
 async def bench(n: int) -> None:
     from activities.project_tests import run_project_tests
     from activities.sandbox import base_env, ensure_project_env, run_sandboxed
+    from activities.sandbox.pytest_plugins import plugin_options
+    from activities.test_run_cache import RUNS
 
     with tempfile.TemporaryDirectory(prefix="backforge-bench-") as tmp:
         os.environ["BACKFORGE_CACHE_DIR"] = str(Path(tmp) / "cache")
@@ -171,13 +175,15 @@ async def bench(n: int) -> None:
         t0 = time.perf_counter()
         await asyncio.to_thread(base_env)
         base_cold = time.perf_counter() - t0
-        base_warm, _ = await timed(ensure_project_env(ws))
+        base_warm, base_warm_env = await timed(ensure_project_env(ws))
         wheel_cold, built = await timed(ensure_project_env(wheel_ws))
         wheel_warm, _ = await timed(ensure_project_env(wheel_ws))
         assert built.ok, built.log  # type: ignore[attr-defined]
 
         bare_env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        # The same pytest plugins as the sandboxed run (only those of declared packages).
+        plugins = plugin_options(base_warm_env.env, base_warm_env.requirements)  # type: ignore[attr-defined]
+        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugins]
 
         def bare() -> float:
             t = time.perf_counter()
@@ -191,6 +197,7 @@ async def bench(n: int) -> None:
         last = None
         for _ in range(n):
             bare_times.append(bare())
+            RUNS.clear()  # a real run each time, never the kept result of the last one
             elapsed, last = await timed(run_project_tests(ws, []))
             assert last.verdict == "PASS", last.summary()  # type: ignore[attr-defined]
             boxed_times.append(elapsed)
