@@ -106,6 +106,11 @@ class TestRun(BaseModel):
         default_factory=list, description="Why the verdict is FAIL beyond failing tests."
     )
     notes: list[str] = Field(default_factory=list)
+    reused: bool = Field(
+        default=False,
+        description="A kept run of the same files (activities.test_run_cache); never shown to "
+        "the model or written to the feature, so a prompt is the same either way.",
+    )
     env: EnvResult | None = None
     isolation: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)

@@ -10,17 +10,21 @@ sandbox copies it (every path, permission bits, file content and symlink target,
 left out: ``launcher.copy_tree``'s view), the project environment's key, the selection
 and the limits. A completed run (not timed out, exit code 0 or 1: pytest ran and
 reported) is kept in a small per-process LRU; a later run with the same identity gets a
-copy of it, with a note saying it was reused and when it ran, so nobody mistakes it for
-a new run. Everything else (timeouts, interrupted sessions, environment failures) runs
-again. The worker computed the kept result itself, in the sandbox, with its recorder:
-reusing it trusts nothing the earlier run did not. Tests whose result depends on the
-clock or on chance can pass once and fail the next time; reuse hides that second
+copy of it marked ``reused`` (and logged). The copy is otherwise identical: what the
+model reads and what the test phase writes are the same whether the tests ran again or
+not, so a prompt, and its record on the branch, does not depend on which worker ran
+what before (a retried attempt on another worker sends the same prompt and replays its
+recorded calls). Everything else (timeouts, interrupted sessions, environment failures)
+runs again. The worker computed the kept result itself, in the sandbox, with its
+recorder: reusing it trusts nothing the earlier run did not. Tests whose result depends
+on the clock or on chance can pass once and fail the next time; reuse hides that second
 chance, exactly as not re-running would.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import stat
 import time
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["tree_digest", "TestRunCache", "RUNS"]
 
 _CHUNK = 1 << 20
+_log = logging.getLogger(__name__)
 
 
 def tree_digest(root: Path) -> str:
@@ -77,19 +82,17 @@ class TestRunCache:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def get(self, identity: str) -> TestRun | None:
-        """A copy of the kept run, noted as reused; None when there is none."""
+        """A copy of the kept run, marked ``reused``; None when there is none."""
         kept = self._runs.get(identity)
         if kept is None:
             return None
         self._runs.move_to_end(identity)
         ran_at, run = kept
-        again = run.model_copy(deep=True)
-        ago = max(0.0, time.monotonic() - ran_at)
-        again.notes.append(
-            f"same files, environment and selection as a run {ago:.0f} s ago: "
-            "its result is reused (the tests were not run again)"
+        _log.info(
+            "test run reused: same files, environment and selection as a run %.0f s ago",
+            max(0.0, time.monotonic() - ran_at),
         )
-        return again
+        return run.model_copy(deep=True, update={"reused": True})
 
     def clear(self) -> None:
         """Forget every kept run."""
