@@ -6,7 +6,9 @@ Each round starts N features at once (each on its own repository) against one
 in-process worker on an embedded dev server; every model call of the scripted
 transcript (a test double) takes ``--latency`` seconds, as a real model's would.
 Test and validation runs of the generated service are real (sandboxed pytest,
-uvicorn and the black-box checker). Prints, per N: wall time, features per minute,
+uvicorn and the black-box checker), each run for real: the features are identical, and
+the worker's cache of test runs would otherwise serve one feature's runs to the others
+(``--reuse`` allows it). Prints, per N: wall time, features per minute,
 efficiency (the time of one feature / the time of N at once; 1.0 is perfect overlap),
 the CPU ceiling (the best efficiency the machine's cores allow for the CPU the round
 used: when it is below 0.8, no scheduling reaches 0.8 on this machine),
@@ -30,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from activities.models import ModelResolver  # noqa: E402
 from activities.services import Services  # noqa: E402
+from activities.test_run_cache import RUNS  # noqa: E402
 from activities.workspace import Workspaces, init_repo  # noqa: E402
 from contract import DEFAULT_MODEL, FeatureRequest  # noqa: E402
 from runtime import start_dev_server  # noqa: E402
@@ -111,7 +114,16 @@ async def main() -> None:
     parser.add_argument("--latency", type=float, default=2.0, help="seconds per model call")
     parser.add_argument("--features", default="1,16,64", help="concurrencies, comma-separated")
     parser.add_argument("--transcript", default=DEFAULT_MODEL.split(":", 1)[1])
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="let the features share test runs: they are identical here, so the worker's run "
+        "cache (activities/test_run_cache.py) serves one feature's runs to the others; "
+        "off by default, since real features differ",
+    )
     args = parser.parse_args()
+    if not args.reuse:
+        RUNS.size = 0  # keeps nothing: every test run is real
     counts = [int(x) for x in args.features.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         env = await start_dev_server(data_dir=Path(tmp) / "data", port=None, ui=False)
