@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from activities.reused_runs import RunCache, tree_digest
 from activities.sandbox import (
     RECORDER,
     ChannelStream,
@@ -41,7 +42,6 @@ from activities.sandbox import (
     run_with_channel,
 )
 from activities.sandbox.pytest_plugins import plugin_options
-from activities.test_run_cache import RUNS, tree_digest
 from contract import TestReport
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "normalise_output",
     "format_for_model",
     "TAIL_CHARS",
+    "RUNS",
 ]
 
 TAIL_CHARS = 800
@@ -108,7 +109,7 @@ class TestRun(BaseModel):
     notes: list[str] = Field(default_factory=list)
     reused: bool = Field(
         default=False,
-        description="A kept run of the same files (activities.test_run_cache); never shown to "
+        description="A kept run of the same files (activities.reused_runs); never shown to "
         "the model or written to the feature, so a prompt is the same either way.",
     )
     env: EnvResult | None = None
@@ -137,6 +138,10 @@ class TestRun(BaseModel):
         lines += [f"- note: {n}" for n in self.notes]
         lines += [f"- sandbox warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+
+#: This process's completed test runs, by what decides their result.
+RUNS: RunCache[TestRun] = RunCache()
 
 
 # --- running -----------------------------------------------------------------------------
@@ -175,7 +180,7 @@ async def run_project_tests(
     Returns:
         The run; ``run.report`` is the contract's ``TestReport`` with Backforge's counts.
         A completed run on the same files, environment, selection and limits earlier in
-        this process is reused instead of run again (``activities.test_run_cache``).
+        this process is reused instead of run again (``activities.reused_runs``).
     """
     started = time.monotonic()
     if bad := [s for s in selection if not isinstance(s, str) or s.startswith("-")]:
@@ -219,7 +224,8 @@ async def run_project_tests(
     if env.message and not env.reused:
         verdict.notes.append(env.message)
     run = _assemble(result, verdict, env, duration=time.monotonic() - started)
-    RUNS.put(identity, run)
+    if not run.report.timed_out and run.report.exit_code in (0, 1):  # pytest ran and reported
+        RUNS.put(identity, run)
     return run
 
 

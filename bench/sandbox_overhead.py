@@ -163,10 +163,9 @@ async def timed(coro: object) -> tuple[float, object]:
 
 
 async def bench(n: int) -> None:
-    from activities.project_tests import run_project_tests
+    from activities.project_tests import RUNS, run_project_tests
     from activities.sandbox import base_env, ensure_project_env, run_sandboxed
     from activities.sandbox.pytest_plugins import plugin_options
-    from activities.test_run_cache import RUNS
 
     with tempfile.TemporaryDirectory(prefix="backforge-bench-") as tmp:
         os.environ["BACKFORGE_CACHE_DIR"] = str(Path(tmp) / "cache")

@@ -31,8 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from activities.models import ModelResolver  # noqa: E402
+from activities.project_tests import RUNS  # noqa: E402
 from activities.services import Services  # noqa: E402
-from activities.test_run_cache import RUNS  # noqa: E402
 from activities.workspace import Workspaces, init_repo  # noqa: E402
 from contract import DEFAULT_MODEL, FeatureRequest  # noqa: E402
 from runtime import start_dev_server  # noqa: E402
@@ -118,7 +118,7 @@ async def main() -> None:
         "--reuse",
         action="store_true",
         help="let the features share test runs: they are identical here, so the worker's run "
-        "cache (activities/test_run_cache.py) serves one feature's runs to the others; "
+        "cache (activities/reused_runs.py) serves one feature's runs to the others; "
         "off by default, since real features differ",
     )
     args = parser.parse_args()

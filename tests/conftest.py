@@ -11,7 +11,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.testing import WorkflowEnvironment
 
-from activities.test_run_cache import RUNS
+from activities.project_tests import RUNS
 from contract import SEARCH_ATTRIBUTES
 from runtime import DATA_CONVERTER, temporal_binary, test_server_binary
 

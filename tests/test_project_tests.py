@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from activities.project_tests import (
+    RUNS,
     TestRun,
     establish_verdict,
     format_for_model,
@@ -16,7 +17,6 @@ from activities.project_tests import (
     parse_pytest_summary,
     run_project_tests,
 )
-from activities.test_run_cache import RUNS
 from contract import TestReport
 from tests.support.sandbox_support import git, make_project, tree_digest
 

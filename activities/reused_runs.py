@@ -30,12 +30,13 @@ import stat
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Generic, TypeVar
 
-if TYPE_CHECKING:
-    from activities.project_tests import TestRun
+from pydantic import BaseModel
 
-__all__ = ["tree_digest", "TestRunCache", "RUNS"]
+__all__ = ["tree_digest", "RunCache"]
+
+Run = TypeVar("Run", bound=BaseModel)
 
 _CHUNK = 1 << 20
 _log = logging.getLogger(__name__)
@@ -67,21 +68,23 @@ def tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-class TestRunCache:
-    """Recent completed runs of this process, by identity (bounded, least recent out)."""
+class RunCache(Generic[Run]):
+    """Recent completed runs of this process, by identity (bounded, least recent out).
 
-    __test__ = False
+    A run is a pydantic model with a ``reused`` field; the caller decides which runs
+    completed and may be kept (``project_tests.RUNS`` holds the worker's test runs).
+    """
 
     def __init__(self, size: int = 64) -> None:
         self.size = size
-        self._runs: OrderedDict[str, tuple[float, TestRun]] = OrderedDict()
+        self._runs: OrderedDict[str, tuple[float, Run]] = OrderedDict()
 
     @staticmethod
     def identity(digest: str, env_key: str, selection: list[str], limits: str) -> str:
         parts = [digest, env_key, limits, *selection]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
-    def get(self, identity: str) -> TestRun | None:
+    def get(self, identity: str) -> Run | None:
         """A copy of the kept run, marked ``reused``; None when there is none."""
         kept = self._runs.get(identity)
         if kept is None:
@@ -98,15 +101,9 @@ class TestRunCache:
         """Forget every kept run."""
         self._runs.clear()
 
-    def put(self, identity: str, run: TestRun) -> None:
-        """Keep ``run`` if it completed (pytest ran and reported, no timeout)."""
-        if run.report.timed_out or run.report.exit_code not in (0, 1):
-            return
+    def put(self, identity: str, run: Run) -> None:
+        """Keep a copy of ``run`` (a completed one: the caller decides)."""
         self._runs[identity] = (time.monotonic(), run.model_copy(deep=True))
         self._runs.move_to_end(identity)
         while len(self._runs) > self.size:
             self._runs.popitem(last=False)
-
-
-#: The worker process's runs.
-RUNS = TestRunCache()
